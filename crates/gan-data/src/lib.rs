@@ -1,0 +1,37 @@
+//! # gan-data: radiographs in, tensors out
+//!
+//! - [`read_mura`] and [`read_image_folder`] turn a dataset folder into a [`SampleTable`]
+//!   (one row per image: split, body part or class, patient, study, view, label);
+//!   [`open_dataset`] picks between them.
+//! - [`load_images`] decodes in parallel (PNG/JPEG, 8/16-bit grey or RGB) to S×S images in
+//!   [−1, 1], skipping and reporting unreadable files, and caches the result on disk.
+//! - [`hold_out_calibration`] sets aside normal validation studies; [`Batcher`] yields `(B,1,S,S)`
+//!   tensors, shuffled and augmented ([`Augmentation`]) per epoch from a seed.
+//! - [`synth`] writes synthetic radiographs in the MURA layout: the data of demos and tests.
+
+mod augment;
+mod batcher;
+mod dataset;
+mod error;
+mod folder;
+mod loader;
+mod mura;
+mod preprocess;
+mod sample;
+mod split;
+pub mod synth;
+
+pub use augment::Augmentation;
+pub use batcher::{Batch, Batcher, mix};
+pub use dataset::{DatasetFormat, DatasetSpec, open_dataset};
+pub use error::{DataError, Result};
+pub use folder::read_image_folder;
+pub use loader::{ImageSet, LoadOptions, LoadReport, load_images, write_atomically};
+pub use mura::{
+    BODY_PARTS, Listing, MURA_DIR, MURA_SPLITS, find_mura_dir, looks_like_mura, read_mura,
+};
+pub use preprocess::{
+    Fit, GreyImage, Preprocess, decode_grey, decode_grey_bytes, load_model_input, to_model_input,
+};
+pub use sample::{Label, Sample, SampleTable, Skipped};
+pub use split::hold_out_calibration;

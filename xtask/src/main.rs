@@ -1,0 +1,28 @@
+//! `cargo xtask <task>`: one module per task, one match.
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  cargo xtask fetch-data [--url URL | --archive FILE] [--dest data/] [--max-size GIB]
+  cargo xtask ci";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("fetch-data") => {
+            xtask::fetch_data::Options::parse(&args[1..]).and_then(|o| xtask::fetch_data::run(&o))
+        }
+        Some("ci") => xtask::ci::run(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
