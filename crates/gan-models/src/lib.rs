@@ -1,1 +1,34 @@
-//! # gan-models: the networks of xray-gan (issue 3: not yet implemented)
+//! # gan-models: the networks of xray-gan on candle
+//!
+//! - [`ModelConfig`] (serde, `Default` = the seed experiment at 64×64) and [`ModelKind`].
+//! - Blocks ([`blocks`]): spectrally normalised convolutions, self-attention.
+//! - Networks ([`networks`]): [`Encoder`], [`Generator`], [`Discriminator`],
+//!   [`JointDiscriminator`], [`CodeDiscriminator`] around a shared conv trunk.
+//! - Bundles [`AlphaGan`] and [`BiGan`], one [`Player`] (VarMap) per network, behind [`GanModel`].
+//! - Scoring ([`Statistic`], [`ScoreBatch`]): l1, l2, fm_d3, fm_d4, fm_e, disc and the residual map.
+//! - Checkpoints ([`save_checkpoint`], [`read_checkpoint`]): safetensors with the config in metadata.
+//! - Losses ([`loss`]) on logits, numerically stable; [`select_device`] for `auto|cpu|cuda[:N]`.
+
+pub mod alpha_gan;
+pub mod bigan;
+pub mod blocks;
+mod checkpoint;
+mod config;
+mod device;
+mod error;
+pub mod loss;
+mod model;
+pub mod networks;
+mod player;
+mod score;
+
+pub use alpha_gan::AlphaGan;
+pub use bigan::BiGan;
+pub use checkpoint::{Checkpoint, FORMAT, read_checkpoint, save_checkpoint};
+pub use config::{ModelConfig, ModelKind};
+pub use device::{device_name, select_device};
+pub use error::{ModelError, Result};
+pub use model::GanModel;
+pub use networks::{CodeDiscriminator, Discriminator, Encoder, Generator, JointDiscriminator};
+pub use player::{Player, is_trainable};
+pub use score::{ScoreBatch, Statistic};

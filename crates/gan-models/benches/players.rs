@@ -1,0 +1,85 @@
+//! Forward and forward+backward time of each player at 64×64, width 64, batch 64 (the seed
+//! configuration), on the CPU. Set `XRAY_GAN_BENCH_BATCH` or `XRAY_GAN_BENCH_WIDTH` to change them.
+//!
+//! `cargo bench -p gan-models --bench players`
+
+use std::time::Duration;
+
+use candle::{DType, Device, Tensor};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use gan_models::{GanModel, ModelConfig, ModelKind};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn players(c: &mut Criterion) {
+    let batch = env_usize("XRAY_GAN_BENCH_BATCH", 64);
+    let config = ModelConfig {
+        width: env_usize("XRAY_GAN_BENCH_WIDTH", 64),
+        ..ModelConfig::seed_64()
+    };
+    let device = Device::Cpu;
+    let x = Tensor::randn(0f32, 1.0, (batch, 1, 64, 64), &device).expect("input");
+    let z = Tensor::randn(0f32, 1.0, (batch, config.latent), &device).expect("code");
+    let GanModel::AlphaGan(alpha) =
+        GanModel::new(ModelKind::AlphaGan, &config, &device, 0).expect("model")
+    else {
+        unreachable!()
+    };
+    let GanModel::BiGan(bigan) =
+        GanModel::new(ModelKind::Bigan, &config, &device, 0).expect("model")
+    else {
+        unreachable!()
+    };
+    type Forward<'a> = Box<dyn Fn() -> candle::Result<Tensor> + 'a>;
+    let cases: Vec<(&str, Forward)> = vec![
+        (
+            "encoder",
+            Box::new(|| alpha.encoder.forward_t(&x, true).map(|o| o.mean)),
+        ),
+        (
+            "generator",
+            Box::new(|| alpha.generator.forward_t(&z, true)),
+        ),
+        (
+            "discriminator",
+            Box::new(|| alpha.discriminator.forward_t(&x, true).map(|o| o.logit)),
+        ),
+        (
+            "code_discriminator",
+            Box::new(|| alpha.code_discriminator.forward(&z)),
+        ),
+        (
+            "joint_discriminator",
+            Box::new(|| bigan.discriminator.forward_t(&x, &z, true).map(|o| o.logit)),
+        ),
+    ];
+    let mut group = c.benchmark_group(format!("players_64px_w{}_b{batch}", config.width));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(15));
+    group.throughput(Throughput::Elements(batch as u64));
+    for (name, forward) in &cases {
+        group.bench_function(format!("{name}/forward"), |b| {
+            b.iter(|| forward().expect("forward"))
+        });
+        group.bench_function(format!("{name}/forward_backward"), |b| {
+            b.iter(|| {
+                let out = forward().expect("forward");
+                out.to_dtype(DType::F32)
+                    .and_then(|o| o.mean_all())
+                    .and_then(|l| l.backward())
+                    .expect("backward")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, players);
+criterion_main!(benches);

@@ -1,0 +1,43 @@
+//! Self-attention over spatial positions (SAGAN, Zhang et al. 2019): query/key 1×1 convs C→C/8,
+//! value C→C, `out = γ·attention + x` with γ starting at 0, so a new block is the identity.
+
+use candle::{D, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
+
+use super::conv::{Conv, ConvSpec};
+
+#[derive(Debug, Clone)]
+pub struct SelfAttention {
+    query: Conv,
+    key: Conv,
+    value: Conv,
+    gamma: Tensor,
+}
+
+impl SelfAttention {
+    pub fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
+        let inner = (channels / 8).max(1);
+        let p = ConvSpec::POINTWISE;
+        Ok(SelfAttention {
+            query: Conv::conv2d(channels, inner, p, false, vb.pp("query"))?,
+            key: Conv::conv2d(channels, inner, p, false, vb.pp("key"))?,
+            value: Conv::conv2d(channels, channels, p, false, vb.pp("value"))?,
+            gamma: vb.get_with_hints(1, "gamma", Init::Const(0.0))?,
+        })
+    }
+
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let (b, c, h, w) = x.dims4()?;
+        let n = h * w;
+        let q = self.query.forward_t(x, train)?.reshape((b, (), n))?; // (B, C/8, N)
+        let k = self.key.forward_t(x, train)?.reshape((b, (), n))?;
+        let v = self.value.forward_t(x, train)?.reshape((b, c, n))?;
+        let energy = q.transpose(1, 2)?.contiguous()?.matmul(&k)?; // (B, N, N)
+        // not `softmax_last_dim`: that fused op has no backward pass in candle 0.11, and the
+        // query/key convolutions would silently never learn
+        let attention = candle_nn::ops::softmax(&energy, D::Minus1)?;
+        let out = v.matmul(&attention.transpose(1, 2)?.contiguous()?)?; // (B, C, N)
+        let out = out.reshape((b, c, h, w))?;
+        out.broadcast_mul(&self.gamma)?.add(x)
+    }
+}

@@ -1,0 +1,7 @@
+//! Building blocks: spectrally normalised convolutions, self-attention.
+
+mod attention;
+mod conv;
+
+pub use attention::SelfAttention;
+pub use conv::{Conv, ConvSpec, SpectralNorm, WEIGHT_INIT, linear, per_item_mean};

@@ -1,0 +1,190 @@
+//! Scoring is deterministic and sensible; save → load reproduces scores exactly; a checkpoint
+//! that does not fit is refused with a precise message.
+
+use candle::{DType, Device, Tensor};
+use gan_models::{GanModel, ModelConfig, ModelKind, Statistic, read_checkpoint, save_checkpoint};
+
+fn tiny() -> ModelConfig {
+    ModelConfig {
+        image_size: 32,
+        width: 8,
+        latent: 16,
+        ..ModelConfig::default()
+    }
+}
+
+fn batch() -> Tensor {
+    let values: Vec<f32> = (0..4 * 32 * 32)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
+    Tensor::from_vec(values, (4, 1, 32, 32), &Device::Cpu).unwrap()
+}
+
+#[test]
+fn scoring_twice_gives_identical_numbers_and_valid_ranges() {
+    for kind in [ModelKind::AlphaGan, ModelKind::Bigan] {
+        let model = GanModel::new(kind, &tiny(), &Device::Cpu, 11).unwrap();
+        let x = batch();
+        let a = model.score(&x).unwrap();
+        let b = model.score(&x).unwrap();
+        assert_eq!(a.values, b.values, "{kind}");
+        assert_eq!(a.values.len(), Statistic::ALL.len());
+        for (s, column) in Statistic::ALL.iter().zip(&a.values) {
+            assert_eq!(column.len(), 4);
+            assert!(
+                column.iter().all(|v| v.is_finite() && *v >= 0.0),
+                "{kind} {s:?}: {column:?}"
+            );
+        }
+        assert!(a.get(Statistic::Disc).iter().all(|v| *v <= 1.0));
+        // l1 and l2 are the mean and mean square of the residual map
+        let residual: Vec<f32> = a
+            .residual
+            .flatten_from(1)
+            .unwrap()
+            .mean(1)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for (r, l1) in residual.iter().zip(a.get(Statistic::L1)) {
+            assert!((r - l1).abs() < 1e-5);
+        }
+        let l2: Vec<f32> = a
+            .residual
+            .sqr()
+            .unwrap()
+            .flatten_from(1)
+            .unwrap()
+            .mean(1)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(l2.as_slice(), a.get(Statistic::L2));
+        assert_eq!(a.residual.dims(), &[4, 1, 32, 32]);
+        // scoring (eval mode) leaves BatchNorm statistics and spectral-norm state untouched
+        let before: Vec<Vec<f32>> = model
+            .players()
+            .iter()
+            .flat_map(|p| p.named_vars())
+            .map(|(_, v)| v.flatten_all().unwrap().to_vec1().unwrap())
+            .collect();
+        model.score(&x).unwrap();
+        let after: Vec<Vec<f32>> = model
+            .players()
+            .iter()
+            .flat_map(|p| p.named_vars())
+            .map(|(_, v)| v.flatten_all().unwrap().to_vec1().unwrap())
+            .collect();
+        assert_eq!(before, after);
+    }
+}
+
+#[test]
+fn save_then_load_reproduces_scores_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [ModelKind::AlphaGan, ModelKind::Bigan] {
+        let model = GanModel::new(kind, &tiny(), &Device::Cpu, 21).unwrap();
+        // move BatchNorm statistics and spectral-norm vectors away from their initial values
+        let x = batch();
+        model.reconstruct(&x, true).unwrap();
+        let path = dir.path().join(format!("{kind}.safetensors"));
+        let extra = vec![(
+            "optim.step".to_string(),
+            Tensor::new(&[7.0f32], &Device::Cpu).unwrap(),
+        )];
+        save_checkpoint(&path, &model, &extra, &[("note".into(), "hello".into())]).unwrap();
+        let checkpoint = read_checkpoint(&path, &Device::Cpu).unwrap();
+        assert_eq!(checkpoint.kind, kind);
+        assert_eq!(checkpoint.config, tiny());
+        assert_eq!(checkpoint.metadata["note"], "hello");
+        assert!(checkpoint.tensors.contains_key("optim.step"));
+        let loaded = GanModel::from_checkpoint(&checkpoint, &Device::Cpu).unwrap();
+        assert_eq!(
+            model.score(&x).unwrap().values,
+            loaded.score(&x).unwrap().values,
+            "{kind}"
+        );
+        // a differently seeded model scores differently until it loads the checkpoint
+        let other = GanModel::new(kind, &tiny(), &Device::Cpu, 99).unwrap();
+        assert_ne!(
+            model.score(&x).unwrap().values,
+            other.score(&x).unwrap().values
+        );
+        other.load_checkpoint(&checkpoint).unwrap();
+        assert_eq!(
+            model.score(&x).unwrap().values,
+            other.score(&x).unwrap().values
+        );
+    }
+}
+
+#[test]
+fn checkpoints_that_do_not_fit_are_refused_precisely() {
+    let dir = tempfile::tempdir().unwrap();
+    let alpha = GanModel::new(ModelKind::AlphaGan, &tiny(), &Device::Cpu, 1).unwrap();
+    let path = dir.path().join("alpha.safetensors");
+    save_checkpoint(&path, &alpha, &[], &[]).unwrap();
+    let checkpoint = read_checkpoint(&path, &Device::Cpu).unwrap();
+
+    let bigan = GanModel::new(ModelKind::Bigan, &tiny(), &Device::Cpu, 1).unwrap();
+    let err = bigan.load_checkpoint(&checkpoint).unwrap_err().to_string();
+    assert!(
+        err.contains("alpha.safetensors")
+            && err.contains("holds a alpha-gan model, expected bigan"),
+        "{err}"
+    );
+
+    let bigger = GanModel::new(
+        ModelKind::AlphaGan,
+        &ModelConfig {
+            image_size: 64,
+            ..tiny()
+        },
+        &Device::Cpu,
+        1,
+    )
+    .unwrap();
+    let err = bigger.load_checkpoint(&checkpoint).unwrap_err().to_string();
+    assert!(
+        err.contains("configuration differs") && err.contains("\"image_size\":32"),
+        "{err}"
+    );
+
+    // a tensor of the wrong shape under the right config: named precisely
+    let mut tampered = read_checkpoint(&path, &Device::Cpu).unwrap();
+    tampered.tensors.insert(
+        "generator.output.bias".into(),
+        Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap(),
+    );
+    tampered.tensors.remove("encoder.mean.weight");
+    let err = alpha.load_checkpoint(&tampered).unwrap_err().to_string();
+    assert!(
+        err.contains("tensor generator.output.bias has shape [3], expected [1]"),
+        "{err}"
+    );
+    assert!(err.contains("missing tensor encoder.mean.weight"), "{err}");
+
+    // truncated file
+    let bytes = std::fs::read(&path).unwrap();
+    let cut = dir.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = read_checkpoint(&cut, &Device::Cpu).unwrap_err().to_string();
+    assert!(
+        err.contains("cut.safetensors") && err.contains("not a readable safetensors file"),
+        "{err}"
+    );
+
+    // one weight byte flipped: the checksum catches it
+    let mut edited = bytes.clone();
+    let last = edited.len() - 3;
+    edited[last] ^= 0x40;
+    let bad = dir.path().join("edited.safetensors");
+    std::fs::write(&bad, &edited).unwrap();
+    let err = read_checkpoint(&bad, &Device::Cpu).unwrap_err().to_string();
+    assert!(err.contains("damaged or edited"), "{err}");
+
+    // not a checkpoint at all
+    let text = dir.path().join("notes.safetensors");
+    std::fs::write(&text, "hello").unwrap();
+    assert!(read_checkpoint(&text, &Device::Cpu).is_err());
+}
