@@ -2,6 +2,7 @@
 //! the library does the work, errors become exit codes (0 success, 2 bad usage or input, 1 other).
 
 mod synth;
+mod train;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Write a synthetic MURA-v1.1 dataset of radiographs with labelled abnormalities.
     Synth(synth::SynthArgs),
+    /// Train a BiGAN or Alpha-GAN on the normal training images of a dataset.
+    Train(train::TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Synth(args) => synth::run(args),
+        Command::Train(args) => train::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -56,15 +60,32 @@ fn main() -> ExitCode {
 /// 2 when the user's input or flags are at fault, 1 otherwise.
 fn exit_code(error: &anyhow::Error) -> u8 {
     use gan_data::DataError;
-    match error.downcast_ref::<DataError>() {
-        Some(
-            DataError::Layout { .. }
-            | DataError::Csv { .. }
-            | DataError::Decode { .. }
-            | DataError::TooLarge { .. }
-            | DataError::Strict(..)
-            | DataError::Config(_),
-        ) => 2,
-        _ => 1,
+    use gan_models::ModelError;
+    use gan_train::TrainError;
+    let data = |e: &DataError| !matches!(e, DataError::Io { .. } | DataError::Tensor(_));
+    let model = |e: &ModelError| match e {
+        ModelError::Config(_) | ModelError::Device(_) | ModelError::Checkpoint { .. } => true,
+        ModelError::Data(d) => data(d),
+        ModelError::Tensor(_) => false,
+    };
+    for cause in error.chain() {
+        let bad_input = if let Some(e) = cause.downcast_ref::<DataError>() {
+            data(e)
+        } else if let Some(e) = cause.downcast_ref::<ModelError>() {
+            model(e)
+        } else if let Some(e) = cause.downcast_ref::<TrainError>() {
+            match e {
+                TrainError::Data(d) => data(d),
+                TrainError::Model(m) => model(m),
+                TrainError::Config(_) | TrainError::Run { .. } => true,
+                TrainError::NonFinite { .. } | TrainError::Tensor(_) | TrainError::Io { .. } => {
+                    false
+                }
+            }
+        } else {
+            continue;
+        };
+        return if bad_input { 2 } else { 1 };
     }
+    1
 }

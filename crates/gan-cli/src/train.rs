@@ -1,0 +1,171 @@
+//! `xray-gan train`: trains a BiGAN or Alpha-GAN on the normal training images of a dataset.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use gan_data::{DatasetFormat, Fit};
+use gan_models::{ModelConfig, ModelKind, device_name, select_device};
+use gan_train::{RunFolder, TrainConfig, TrainOptions, train};
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Dataset folder: MURA-v1.1 (or the folder holding it), or ROOT/<split>/<class>/ images.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Which detector to train.
+    #[arg(long, value_enum)]
+    model: Option<ModelKind>,
+    /// Run folder: config.json, losses.csv, samples/, checkpoints/, model.safetensors, best.safetensors.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "auto")]
+    format: DatasetFormat,
+    /// MURA body parts (or folder classes), comma separated; all by default.
+    #[arg(long, value_delimiter = ',')]
+    parts: Vec<String>,
+    /// Normal class of an image folder (e.g. NORMAL).
+    #[arg(long)]
+    normal_class: Option<String>,
+    #[arg(long, default_value_t = 64)]
+    image_size: usize,
+    /// Base width w of the networks (64 = the seed experiment; 16 trains on a laptop CPU).
+    #[arg(long, default_value_t = 64)]
+    width: usize,
+    /// Total epochs (with --resume: train until this many are done).
+    #[arg(long)]
+    epochs: Option<u64>,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Continue the run in --out from its latest checkpoint, with its own configuration.
+    #[arg(long)]
+    resume: bool,
+    /// Weight λ of Alpha-GAN's L1 reconstruction terms.
+    #[arg(long, default_value_t = 0.01)]
+    reconstruction_weight: f64,
+    /// Instance noise on discriminator inputs at the first epoch, decaying to 0 (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    instance_noise: f64,
+    /// How non-square images become square.
+    #[arg(long, value_enum, default_value = "centre-crop")]
+    fit: Fit,
+    /// Stop at the first unreadable image instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Folder of the preprocessed-image cache (default: ~/.cache/xray-gan); `none` disables it.
+    #[arg(long)]
+    cache_dir: Option<String>,
+}
+
+/// The default cache folder: `$XDG_CACHE_HOME/xray-gan` or `~/.cache/xray-gan`.
+pub fn cache_dir(flag: Option<&str>) -> Option<PathBuf> {
+    match flag {
+        Some("none") => None,
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|d| d.join("xray-gan")),
+    }
+}
+
+fn config_from(args: &TrainArgs) -> Result<TrainConfig> {
+    let folder = RunFolder::new(&args.out);
+    if args.resume {
+        let mut config = folder
+            .read_config()
+            .context("--resume needs a run folder written by `xray-gan train`")?;
+        if let Some(epochs) = args.epochs {
+            config.epochs = epochs;
+        }
+        return Ok(config);
+    }
+    let (Some(data), Some(kind)) = (&args.data, args.model) else {
+        bail!(gan_train::TrainError::Config(
+            "--data and --model are required (unless --resume)".into()
+        ));
+    };
+    let mut config = TrainConfig::new(kind, data.clone());
+    config.model = ModelConfig {
+        image_size: args.image_size,
+        width: args.width,
+        ..ModelConfig::default()
+    };
+    config.data.format = args.format;
+    config.data.parts = args.parts.clone();
+    config.data.normal_class = args.normal_class.clone();
+    config.data.fit = args.fit;
+    config.data.strict = args.strict;
+    config.data.cache_dir = cache_dir(args.cache_dir.as_deref());
+    config.epochs = args.epochs.unwrap_or(20);
+    config.batch_size = args.batch_size;
+    config.optimiser.learning_rate = args.lr;
+    config.seed = args.seed;
+    config.reconstruction_weight = args.reconstruction_weight;
+    config.instance_noise = args.instance_noise;
+    Ok(config)
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let config = config_from(&args)?;
+    let device = select_device(&args.device)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // first Ctrl-C: finish the step, checkpoint, stop; second: leave at once
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step and writing a checkpoint (Ctrl-C again to quit now)");
+    });
+    tracing::info!(
+        "training {} on {} ({}x{}, width {}, batch {}, {} epochs, device {})",
+        config.kind,
+        config.data.root.display(),
+        config.model.image_size,
+        config.model.image_size,
+        config.model.width,
+        config.batch_size,
+        config.epochs,
+        device_name(&device)
+    );
+    let options = TrainOptions {
+        resume: args.resume,
+        progress: true,
+        stop: Some(stop),
+    };
+    let summary = train(&config, &args.out, &device, &options)?;
+    let best = summary
+        .best_calibration_l1
+        .map(|b| format!("{b:.4}"))
+        .unwrap_or_else(|| "n/a".into());
+    println!(
+        "{}: {} epochs, {} steps on {} normal images ({} held out for calibration); best calibration L1 {best}; run folder {}",
+        if summary.interrupted {
+            "interrupted"
+        } else {
+            "done"
+        },
+        summary.epochs_done,
+        summary.steps,
+        summary.train_images,
+        summary.calibration_images,
+        args.out.display()
+    );
+    if summary.interrupted {
+        println!(
+            "continue with: xray-gan train --out {} --resume",
+            args.out.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! The run folder: `config.json`, `losses.csv`, `samples/epoch-NNNN.png`, `checkpoints/`
+//! (`epoch-NNNN.safetensors` per epoch and `latest.safetensors`, both with optimiser and RNG
+//! state), `model.safetensors` (latest weights) and `best.safetensors` (lowest reconstruction
+//! error on normal validation images). Every file is written atomically.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::error::{Result, TrainError};
+
+/// One row of `losses.csv`: an epoch's mean losses and measurements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LossRow {
+    pub epoch: u64,
+    /// Optimiser steps done at the end of the epoch.
+    pub step: u64,
+    /// (player, mean loss over the epoch's steps).
+    pub losses: Vec<(String, f64)>,
+    /// Mean per-image L1 of x − G(E(x)) on the normal validation split (NaN when it is empty).
+    pub calibration_l1: f64,
+    /// Mean pairwise L1 between G(z) samples of a fixed z, relative to the same for real images.
+    pub sample_diversity: f64,
+    pub images_per_second: f64,
+}
+
+/// Paths of a run folder.
+#[derive(Debug, Clone)]
+pub struct RunFolder {
+    pub root: PathBuf,
+}
+
+impl RunFolder {
+    pub fn new(root: &Path) -> Self {
+        RunFolder {
+            root: root.to_path_buf(),
+        }
+    }
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.json")
+    }
+    pub fn losses(&self) -> PathBuf {
+        self.root.join("losses.csv")
+    }
+    pub fn model(&self) -> PathBuf {
+        self.root.join("model.safetensors")
+    }
+    pub fn best(&self) -> PathBuf {
+        self.root.join("best.safetensors")
+    }
+    pub fn checkpoints(&self) -> PathBuf {
+        self.root.join("checkpoints")
+    }
+    pub fn latest_checkpoint(&self) -> PathBuf {
+        self.checkpoints().join("latest.safetensors")
+    }
+    pub fn epoch_checkpoint(&self, epoch: u64) -> PathBuf {
+        self.checkpoints()
+            .join(format!("epoch-{epoch:04}.safetensors"))
+    }
+    pub fn samples(&self) -> PathBuf {
+        self.root.join("samples")
+    }
+    pub fn sample_sheet(&self, epoch: u64) -> PathBuf {
+        self.samples().join(format!("epoch-{epoch:04}.png"))
+    }
+
+    /// Creates the folders; a folder that cannot be created is an error naming it.
+    pub fn create(&self) -> Result<()> {
+        for dir in [self.root.clone(), self.checkpoints(), self.samples()] {
+            fs::create_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+        }
+        Ok(())
+    }
+
+    pub fn write_config(&self, config: &TrainConfig) -> Result<()> {
+        let json = serde_json::to_vec_pretty(config).map_err(|e| TrainError::Run {
+            path: self.config(),
+            message: e.to_string(),
+        })?;
+        gan_data::write_atomically(&self.config(), &json)?;
+        Ok(())
+    }
+
+    pub fn read_config(&self) -> Result<TrainConfig> {
+        let path = self.config();
+        let bytes = fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| TrainError::Run {
+            path,
+            message: format!("not a valid run configuration: {e}"),
+        })
+    }
+
+    /// Rewrites `losses.csv` from all rows so far (atomically, so it always matches a checkpoint).
+    pub fn write_losses(&self, rows: &[LossRow]) -> Result<()> {
+        let mut text = String::from("epoch,step");
+        if let Some(first) = rows.first() {
+            for (player, _) in &first.losses {
+                text.push_str(&format!(",{player}_loss"));
+            }
+        }
+        text.push_str(",calibration_l1,sample_diversity,images_per_s\n");
+        let number = |v: f64| {
+            if v.is_finite() {
+                format!("{v}")
+            } else {
+                String::new()
+            }
+        };
+        for row in rows {
+            text.push_str(&format!("{},{}", row.epoch, row.step));
+            for (_, loss) in &row.losses {
+                text.push_str(&format!(",{}", number(*loss)));
+            }
+            text.push_str(&format!(
+                ",{},{},{:.2}\n",
+                number(row.calibration_l1),
+                number(row.sample_diversity),
+                row.images_per_second
+            ));
+        }
+        gan_data::write_atomically(&self.losses(), text.as_bytes())?;
+        Ok(())
+    }
+}

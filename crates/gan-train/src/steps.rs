@@ -1,0 +1,166 @@
+//! One training step of each model (SPEC §3), every player from a fresh forward pass, losses on
+//! numerically stable BCE-with-logits. Each player's optimiser only holds that player's variables,
+//! so a loss's gradients reaching other players change nothing there.
+
+use candle::{Device, Result, Tensor};
+use gan_models::loss::{bce_with_logits_to, l1};
+use gan_models::{AlphaGan, BiGan};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::adam::Adam;
+
+/// Loss of each player (BiGAN: of the discriminator and of the joint encoder+generator step).
+pub type StepLosses = Vec<(&'static str, f32)>;
+
+/// A `(rows, cols)` tensor of N(0, 1) draws from a generator seeded by `seed` (candle's own CPU
+/// generator cannot be seeded).
+pub fn normal_tensor(shape: (usize, usize), seed: u64, device: &Device) -> Result<Tensor> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let values: Vec<f32> = (0..shape.0 * shape.1)
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect();
+    Tensor::from_vec(values, shape, device)
+}
+
+/// Adds N(0, sd²) noise to discriminator inputs (instance noise); identity when sd is 0.
+fn with_noise(x: &Tensor, sd: f64, seed: u64) -> Result<Tensor> {
+    if sd <= 0.0 {
+        return Ok(x.clone());
+    }
+    let n = x.elem_count();
+    let noise = normal_tensor((1, n), seed, x.device())?.reshape(x.shape())?;
+    x.add(&(noise * sd)?)
+}
+
+fn scalar(t: &Tensor) -> Result<f32> {
+    t.to_dtype(candle::DType::F32)?.to_scalar::<f32>()
+}
+
+/// Randomness of one step, all derived from the run seed and the step number.
+pub struct StepNoise {
+    /// Prior draws z, `(B, latent)`.
+    pub z: Tensor,
+    /// ε of the encoder's reparameterisation, `(B, latent)`.
+    pub epsilon: Tensor,
+    pub noise_sd: f64,
+    pub noise_seed: u64,
+}
+
+/// Alpha-GAN: E, then G, then D, then C.
+pub fn alpha_gan_step(
+    m: &AlphaGan,
+    optimisers: &mut [Adam],
+    x: &Tensor,
+    noise: &StepNoise,
+    lambda: f64,
+) -> Result<StepLosses> {
+    let [opt_e, opt_g, opt_d, opt_c] = optimisers else {
+        candle::bail!("Alpha-GAN needs 4 optimisers, got {}", optimisers.len())
+    };
+    let noisy =
+        |t: &Tensor, k: u64| with_noise(t, noise.noise_sd, noise.noise_seed.wrapping_add(k));
+
+    // E: λ·L1(x, x̂) + BCE(C(ẑ), 1)
+    let code = m.encoder.forward_t(x, true)?;
+    let z_hat = code.sample(&noise.epsilon)?;
+    let x_hat = m.generator.forward_t(&z_hat, true)?;
+    let loss_e = ((l1(x, &x_hat)? * lambda)?
+        + bce_with_logits_to(&m.code_discriminator.forward(&z_hat)?, 1.0)?)?;
+    opt_e.step(&loss_e.backward()?)?;
+
+    // G: λ·L1(x, x̂) + BCE(D(x̂), 1) + BCE(D(G(z)), 1), with the updated encoder's code
+    let z_hat = m
+        .encoder
+        .forward_t(x, false)?
+        .sample(&noise.epsilon)?
+        .detach();
+    let x_hat = m.generator.forward_t(&z_hat, true)?;
+    let x_gen = m.generator.forward_t(&noise.z, true)?;
+    let loss_g = ((l1(x, &x_hat)? * lambda)?
+        + bce_with_logits_to(
+            &m.discriminator.forward_t(&noisy(&x_hat, 1)?, true)?.logit,
+            1.0,
+        )?
+        + bce_with_logits_to(
+            &m.discriminator.forward_t(&noisy(&x_gen, 2)?, true)?.logit,
+            1.0,
+        )?)?;
+    opt_g.step(&loss_g.backward()?)?;
+
+    // D: BCE(D(x), 1) + BCE(D(x̂), 0) + BCE(D(G(z)), 0), with the updated generator's images
+    let x_hat = m.generator.forward_t(&z_hat, false)?.detach();
+    let x_gen = m.generator.forward_t(&noise.z, false)?.detach();
+    let loss_d =
+        (bce_with_logits_to(&m.discriminator.forward_t(&noisy(x, 3)?, true)?.logit, 1.0)?
+            + bce_with_logits_to(
+                &m.discriminator.forward_t(&noisy(&x_hat, 4)?, true)?.logit,
+                0.0,
+            )?
+            + bce_with_logits_to(
+                &m.discriminator.forward_t(&noisy(&x_gen, 5)?, true)?.logit,
+                0.0,
+            )?)?;
+    opt_d.step(&loss_d.backward()?)?;
+
+    // C: BCE(C(ẑ), 0) + BCE(C(z), 1)
+    let loss_c = (bce_with_logits_to(&m.code_discriminator.forward(&z_hat)?, 0.0)?
+        + bce_with_logits_to(&m.code_discriminator.forward(&noise.z)?, 1.0)?)?;
+    opt_c.step(&loss_c.backward()?)?;
+
+    Ok(vec![
+        ("encoder", scalar(&loss_e)?),
+        ("generator", scalar(&loss_g)?),
+        ("discriminator", scalar(&loss_d)?),
+        ("code_discriminator", scalar(&loss_c)?),
+    ])
+}
+
+/// BiGAN: D on −log D(x, E(x)) − log(1 − D(G(z), z)), then one joint G+E step on
+/// −log D(G(z), z) − log(1 − D(x, E(x))).
+pub fn bigan_step(
+    m: &BiGan,
+    optimisers: &mut [Adam],
+    x: &Tensor,
+    noise: &StepNoise,
+) -> Result<StepLosses> {
+    let [opt_e, opt_g, opt_d] = optimisers else {
+        candle::bail!("BiGAN needs 3 optimisers, got {}", optimisers.len())
+    };
+    let noisy =
+        |t: &Tensor, k: u64| with_noise(t, noise.noise_sd, noise.noise_seed.wrapping_add(k));
+
+    let code = m.encoder.forward_t(x, false)?.mean.detach();
+    let x_gen = m.generator.forward_t(&noise.z, false)?.detach();
+    let loss_d = (bce_with_logits_to(
+        &m.discriminator.forward_t(&noisy(x, 1)?, &code, true)?.logit,
+        1.0,
+    )? + bce_with_logits_to(
+        &m.discriminator
+            .forward_t(&noisy(&x_gen, 2)?, &noise.z, true)?
+            .logit,
+        0.0,
+    )?)?;
+    opt_d.step(&loss_d.backward()?)?;
+
+    let code = m.encoder.forward_t(x, true)?.mean;
+    let x_gen = m.generator.forward_t(&noise.z, true)?;
+    let loss_ge = (bce_with_logits_to(
+        &m.discriminator
+            .forward_t(&noisy(&x_gen, 3)?, &noise.z, true)?
+            .logit,
+        1.0,
+    )? + bce_with_logits_to(
+        &m.discriminator.forward_t(&noisy(x, 4)?, &code, true)?.logit,
+        0.0,
+    )?)?;
+    let grads = loss_ge.backward()?;
+    opt_e.step(&grads)?;
+    opt_g.step(&grads)?;
+
+    Ok(vec![
+        ("discriminator", scalar(&loss_d)?),
+        ("encoder_generator", scalar(&loss_ge)?),
+    ])
+}
