@@ -1,6 +1,8 @@
 //! `xray-gan`: a thin command line over the gan-* crates. Flags are parsed into validated options,
 //! the library does the work, errors become exit codes (0 success, 2 bad usage or input, 1 other).
 
+mod eval;
+mod score;
 mod synth;
 mod train;
 
@@ -22,6 +24,10 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Train a BiGAN or Alpha-GAN on the normal training images of a dataset.
     Train(train::TrainArgs),
+    /// Score the evaluation split and the normal validation images with a trained run.
+    Score(score::ScoreArgs),
+    /// Metrics, figures and an HTML report from scores.csv.
+    Eval(eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +53,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Synth(args) => synth::run(args),
         Command::Train(args) => train::run(args),
+        Command::Score(args) => score::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -82,6 +90,11 @@ fn exit_code(error: &anyhow::Error) -> u8 {
                     false
                 }
             }
+        } else if let Some(e) = cause.downcast_ref::<gan_metrics::MetricsError>() {
+            !matches!(
+                e,
+                gan_metrics::MetricsError::Io { .. } | gan_metrics::MetricsError::Plot { .. }
+            )
         } else {
             continue;
         };

@@ -323,3 +323,51 @@ fn the_same_seed_gives_the_same_weights() {
     assert_eq!(weights(&a), weights(&b));
     assert_ne!(weights(&a), weights(&c));
 }
+
+#[test]
+fn fused_softmax_matches_the_composite_one_and_its_gradient() {
+    let x = batch(3, 8, 5).reshape((3, 8, 8)).unwrap();
+    let var = Var::from_tensor(&(x * 4.0).unwrap()).unwrap();
+    let weights = batch(3, 8, 9).reshape((3, 8, 8)).unwrap();
+    let fused = gan_models::blocks::softmax_last_dim(var.as_tensor()).unwrap();
+    let composite = candle_nn::ops::softmax(var.as_tensor(), candle::D::Minus1).unwrap();
+    let diff = |a: &Tensor, b: &Tensor| -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    };
+    assert!(diff(&fused, &composite) < 1e-6);
+    let g1 = fused
+        .mul(&weights)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let g2 = composite
+        .mul(&weights)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let (g1, g2) = (
+        g1.get(var.as_tensor()).unwrap(),
+        g2.get(var.as_tensor()).unwrap(),
+    );
+    assert!(diff(g1, g2) < 1e-6, "gradients differ by {}", diff(g1, g2));
+    assert!(
+        g1.abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+            > 0.0
+    );
+}

@@ -21,6 +21,6 @@ pub use adam::Adam;
 pub use config::{DataConfig, OptimiserConfig, TrainConfig};
 pub use data::{TRAIN_SPLIT, TrainingData, load_training_data, preprocess_of};
 pub use error::{Result, TrainError};
-pub use run_folder::{LossRow, RunFolder};
+pub use run_folder::{LossRow, RunFolder, WhichWeights};
 pub use samples::{sample_diversity, write_sample_sheet};
 pub use trainer::{TrainOptions, TrainState, TrainSummary, Trainer, calibration_l1, train};

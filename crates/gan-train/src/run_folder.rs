@@ -125,3 +125,36 @@ impl RunFolder {
         Ok(())
     }
 }
+
+/// Which weights of a run to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhichWeights {
+    /// `best.safetensors` (lowest normal-validation reconstruction error), else the latest.
+    Best,
+    Latest,
+}
+
+impl RunFolder {
+    /// The run's configuration and model, loaded from the chosen weights.
+    pub fn load_model(
+        &self,
+        which: WhichWeights,
+        device: &candle::Device,
+    ) -> Result<(TrainConfig, gan_models::GanModel, PathBuf)> {
+        let config = self.read_config()?;
+        let path = match which {
+            WhichWeights::Best if self.best().is_file() => self.best(),
+            _ => self.model(),
+        };
+        if !path.is_file() {
+            return Err(TrainError::Run {
+                path: self.root.clone(),
+                message: "holds no trained weights yet (model.safetensors is missing): train first"
+                    .into(),
+            });
+        }
+        let checkpoint = gan_models::read_checkpoint(&path, device)?;
+        let model = gan_models::GanModel::from_checkpoint(&checkpoint, device)?;
+        Ok((config, model, path))
+    }
+}

@@ -1,10 +1,11 @@
 //! Self-attention over spatial positions (SAGAN, Zhang et al. 2019): query/key 1×1 convs C→C/8,
 //! value C→C, `out = γ·attention + x` with γ starting at 0, so a new block is the identity.
 
-use candle::{D, Result, Tensor};
+use candle::{Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use super::conv::{Conv, ConvSpec};
+use super::softmax::softmax_last_dim;
 
 #[derive(Debug, Clone)]
 pub struct SelfAttention {
@@ -33,10 +34,12 @@ impl SelfAttention {
         let k = self.key.forward_t(x, train)?.reshape((b, (), n))?;
         let v = self.value.forward_t(x, train)?.reshape((b, c, n))?;
         let energy = q.transpose(1, 2)?.contiguous()?.matmul(&k)?; // (B, N, N)
-        // not `softmax_last_dim`: that fused op has no backward pass in candle 0.11, and the
-        // query/key convolutions would silently never learn
-        let attention = candle_nn::ops::softmax(&energy, D::Minus1)?;
-        let out = v.matmul(&attention.transpose(1, 2)?.contiguous()?)?; // (B, C, N)
+        let attention = softmax_last_dim(&energy)?;
+        // (attention · vᵀ)ᵀ = v · attentionᵀ, without copying the (B, N, N) attention transposed
+        let out = attention
+            .matmul(&v.transpose(1, 2)?.contiguous()?)?
+            .transpose(1, 2)?
+            .contiguous()?; // (B, C, N)
         let out = out.reshape((b, c, h, w))?;
         out.broadcast_mul(&self.gamma)?.add(x)
     }

@@ -2,6 +2,8 @@
 
 mod attention;
 mod conv;
+mod softmax;
 
 pub use attention::SelfAttention;
 pub use conv::{Conv, ConvSpec, SpectralNorm, WEIGHT_INIT, linear, per_item_mean};
+pub use softmax::softmax_last_dim;

@@ -1,0 +1,155 @@
+//! End-to-end `xray-gan score` and `xray-gan eval` through the real binary.
+
+use std::path::Path;
+use std::process::Command;
+
+fn xray_gan() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_xray-gan"))
+}
+
+fn ok(command: &mut Command) -> String {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn trained_run(data: &Path, run: &Path) {
+    ok(xray_gan()
+        .args([
+            "synth",
+            "--seed",
+            "5",
+            "--studies-per-part",
+            "12",
+            "--parts",
+            "hand,wrist",
+            "--size",
+            "48",
+            "--out",
+        ])
+        .arg(data));
+    ok(xray_gan()
+        .args([
+            "train",
+            "--model",
+            "bigan",
+            "--image-size",
+            "32",
+            "--width",
+            "8",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "2",
+            "--cache-dir",
+            "none",
+            "--data",
+        ])
+        .arg(data)
+        .arg("--out")
+        .arg(run));
+}
+
+#[test]
+fn score_then_eval_writes_every_output() {
+    let data = tempfile::tempdir().unwrap();
+    let run = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    trained_run(data.path(), run.path());
+    let scores = out.path().join("scores.csv");
+    let stdout = ok(xray_gan()
+        .arg("score")
+        .arg("--run")
+        .arg(run.path())
+        .arg("--out")
+        .arg(&scores));
+    assert!(stdout.contains("valid images"), "{stdout}");
+    let text = std::fs::read_to_string(&scores).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "path,split,group,patient,study,label,l1,l2,fm_d3,fm_d4,fm_e,disc"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert!(rows.iter().any(|r| r[1] == "calib" && r[5] == "0"));
+    assert!(rows.iter().any(|r| r[1] == "valid" && r[5] == "1"));
+    assert!(rows.iter().all(|r| r[2] == "HAND" || r[2] == "WRIST"));
+    assert!(
+        rows.iter()
+            .filter(|r| r[1] == "valid")
+            .all(|r| r[3].starts_with("patient") && r[4].starts_with("study"))
+    );
+    // scoring is deterministic
+    let again = out.path().join("again.csv");
+    ok(xray_gan()
+        .arg("score")
+        .arg("--run")
+        .arg(run.path())
+        .arg("--out")
+        .arg(&again));
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
+
+    let eval = out.path().join("eval");
+    let stdout = ok(xray_gan()
+        .arg("eval")
+        .arg("--scores")
+        .arg(&scores)
+        .arg("--out")
+        .arg(&eval)
+        .arg("--run")
+        .arg(run.path()));
+    assert!(stdout.contains("primary fused AUROC"), "{stdout}");
+    for f in [
+        "metrics.json",
+        "roc.png",
+        "pr.png",
+        "histograms.png",
+        "losses.png",
+        "report.html",
+    ] {
+        assert!(eval.join(f).is_file(), "{f}");
+    }
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(eval.join("metrics.json")).unwrap()).unwrap();
+    assert!(metrics["image_level"]["l1"]["auroc"].is_number());
+    assert!(metrics["by_group"]["HAND"].is_object() && metrics["study_level"]["max"].is_object());
+    let html = std::fs::read_to_string(eval.join("report.html")).unwrap();
+    assert!(html.contains("Most anomalous images"));
+    assert!(
+        html.split("src=\"")
+            .skip(1)
+            .all(|s| s.starts_with("data:image/png;base64,"))
+    );
+}
+
+#[test]
+fn bad_scores_files_exit_with_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("scores.csv");
+    std::fs::write(&bad, "path,split,label,l1\nx,valid,1,0.3\n").unwrap();
+    let out = xray_gan()
+        .arg("eval")
+        .arg("--scores")
+        .arg(&bad)
+        .arg("--out")
+        .arg(dir.path().join("e"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("scores.csv, line 1"));
+    let out = xray_gan()
+        .arg("score")
+        .arg("--run")
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.path().join("s.csv"))
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("config.json"));
+}
