@@ -19,22 +19,22 @@ use image::{Rgb, RgbImage};
 pub struct EvalArgs {
     /// scores.csv written by `xray-gan score`.
     #[arg(long)]
-    scores: PathBuf,
+    pub scores: PathBuf,
     /// Output folder.
     #[arg(long)]
-    out: PathBuf,
+    pub out: PathBuf,
     /// Run folder, for training curves, samples and the anomaly-map gallery.
     #[arg(long)]
-    run: Option<PathBuf>,
+    pub run: Option<PathBuf>,
     /// The headline statistic, fixed before looking at results.
     #[arg(long, default_value = FUSED)]
-    primary: String,
+    pub primary: String,
     /// Quantile of calibration scores used as the unsupervised threshold.
     #[arg(long, default_value_t = 0.95)]
-    calibration_quantile: f64,
+    pub calibration_quantile: f64,
     /// Images per gallery row (most and least anomalous).
     #[arg(long, default_value_t = 8)]
-    gallery: usize,
+    pub gallery: usize,
 }
 
 /// Statistics drawn in ROC/PR/histogram figures: the base ones and the fused one.
@@ -43,6 +43,14 @@ fn drawn(name: &str) -> bool {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    let metrics = evaluate_scores(&args)?;
+    print_summary(&metrics);
+    println!("report: {}", args.out.join("report.html").display());
+    Ok(())
+}
+
+/// Writes metrics.json, the figures and report.html; returns the metrics.
+pub fn evaluate_scores(args: &EvalArgs) -> Result<gan_metrics::Metrics> {
     let table = ScoreTable::read(&args.scores)?;
     let options = EvalOptions {
         primary: args.primary.clone(),
@@ -143,7 +151,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
     parts.figures = all_figures;
     let html = render_html(&metrics, &parts);
     write_file(&args.out.join("report.html"), html.as_bytes())?;
+    Ok(metrics)
+}
 
+fn print_summary(metrics: &gan_metrics::Metrics) {
     println!(
         "{:<14} {:>7}  {:<15} {:>6}",
         "statistic", "AUROC", "95% CI", "AP"
@@ -168,8 +179,6 @@ pub fn run(args: EvalArgs) -> Result<()> {
         metrics.best.statistic,
         show(metrics.best.auroc)
     );
-    println!("report: {}", args.out.join("report.html").display());
-    Ok(())
 }
 
 fn last_sample_sheet(folder: &RunFolder) -> Option<PathBuf> {

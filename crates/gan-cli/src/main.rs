@@ -1,6 +1,7 @@
 //! `xray-gan`: a thin command line over the gan-* crates. Flags are parsed into validated options,
 //! the library does the work, errors become exit codes (0 success, 2 bad usage or input, 1 other).
 
+mod demo;
 mod eval;
 mod score;
 mod synth;
@@ -28,6 +29,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// Metrics, figures and an HTML report from scores.csv.
     Eval(eval::EvalArgs),
+    /// The whole job on built-in synthetic radiographs: synth, train both models, score, evaluate.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Score(args) => score::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,7 @@
 //! `xray-gan score`: scores every image of the evaluation split and the run's normal validation
 //! images (split `calib`) with a trained run, streaming batches into `scores.csv`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -72,30 +72,51 @@ fn score_set(
 
 pub fn run(args: ScoreArgs) -> Result<()> {
     let device = select_device(&args.device)?;
-    let folder = RunFolder::new(&args.run);
     let which = if args.latest {
         WhichWeights::Latest
     } else {
         WhichWeights::Best
     };
+    score_run(
+        &args.run,
+        args.data.as_deref(),
+        &args.out,
+        args.split.as_deref(),
+        which,
+        &device,
+        args.batch_size,
+    )
+}
+
+/// Scores the evaluation split (and the calibration images) of `run` into `out_path`.
+pub fn score_run(
+    run: &Path,
+    data: Option<&Path>,
+    out_path: &Path,
+    split: Option<&str>,
+    which: WhichWeights,
+    device: &candle::Device,
+    batch_size: usize,
+) -> Result<()> {
+    let device = device.clone();
+    let folder = RunFolder::new(run);
     let (mut config, model, weights) = folder.load_model(which, &device)?;
     tracing::info!("scoring with {}", weights.display());
     let calibration = load_training_data(&config, true)?.calibration;
-    if let Some(data) = &args.data {
-        config.data.root = data.clone();
+    if let Some(data) = data {
+        config.data.root = data.to_path_buf();
     }
     let spec = DatasetSpec {
         format: config.data.format,
         normal_class: config.data.normal_class.clone(),
     };
     let table = open_dataset(&config.data.root, &spec)?;
-    let split =
-        args.split
-            .clone()
-            .unwrap_or_else(|| match config.data.format.resolve(&config.data.root) {
-                DatasetFormat::Mura => "valid".into(),
-                _ => "test".into(),
-            });
+    let split = split.map(String::from).unwrap_or_else(|| {
+        match config.data.format.resolve(&config.data.root) {
+            DatasetFormat::Mura => "valid".into(),
+            _ => "test".into(),
+        }
+    });
     let available = table.splits();
     let table = table.split(&split).groups(&config.data.parts);
     if table.is_empty() {
@@ -113,7 +134,7 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     };
     let images = load_images(&table.samples, &options)?;
     let names: Vec<&str> = Statistic::ALL.iter().map(|s| s.name()).collect();
-    let mut out = ScoreWriter::create(&args.out, &names)?;
+    let mut out = ScoreWriter::create(out_path, &names)?;
     let bar = ProgressBar::new((images.len() + calibration.len()) as u64).with_style(
         ProgressStyle::with_template("scoring {bar:30} {pos}/{len} images  {per_sec}  eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -122,28 +143,20 @@ pub fn run(args: ScoreArgs) -> Result<()> {
         &model,
         &calibration,
         Some(CALIBRATION_SPLIT),
-        args.batch_size,
+        batch_size,
         &device,
         &mut out,
         &bar,
     )?;
-    score_set(
-        &model,
-        &images,
-        None,
-        args.batch_size,
-        &device,
-        &mut out,
-        &bar,
-    )?;
+    score_set(&model, &images, None, batch_size, &device, &mut out, &bar)?;
     bar.finish_and_clear();
     out.finish()
-        .with_context(|| format!("writing {}", args.out.display()))?;
+        .with_context(|| format!("writing {}", out_path.display()))?;
     println!(
         "scored {} {split} images and {} calibration images → {}",
         images.len(),
         calibration.len(),
-        args.out.display()
+        out_path.display()
     );
     Ok(())
 }

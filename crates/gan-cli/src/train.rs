@@ -34,6 +34,9 @@ pub struct TrainArgs {
     /// Base width w of the networks (64 = the seed experiment; 16 trains on a laptop CPU).
     #[arg(long, default_value_t = 64)]
     width: usize,
+    /// Leave out the self-attention blocks (3x faster on a CPU at 64x64).
+    #[arg(long)]
+    no_self_attention: bool,
     /// Total epochs (with --resume: train until this many are done).
     #[arg(long)]
     epochs: Option<u64>,
@@ -98,6 +101,7 @@ fn config_from(args: &TrainArgs) -> Result<TrainConfig> {
     config.model = ModelConfig {
         image_size: args.image_size,
         width: args.width,
+        self_attention: !args.no_self_attention,
         ..ModelConfig::default()
     };
     config.data.format = args.format;

@@ -52,8 +52,8 @@ impl Adam {
             let denom = ((&v / correction2)?.sqrt()? + c.epsilon)?;
             let update = (m.div(&denom)? * step_size)?;
             var.set(&var.as_tensor().sub(&update)?)?;
-            self.first[i] = m;
-            self.second[i] = v;
+            self.first[i] = m.detach();
+            self.second[i] = v.detach();
         }
         Ok(())
     }
