@@ -274,10 +274,9 @@ pub fn write_synthetic_mura(
             if let Some(dir) = path.parent() {
                 fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
             }
-            image.save(&path).map_err(|e| DataError::Decode {
-                path: path.clone(),
-                message: format!("cannot write: {e}"),
-            })?;
+            image
+                .save(&path)
+                .map_err(|e| DataError::io(&path, std::io::Error::other(e)))?;
             bar.inc(1);
             Ok(record)
         })
