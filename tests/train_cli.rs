@@ -107,7 +107,7 @@ fn sigkill_at_random_moments_never_leaves_a_broken_checkpoint() {
     synth(data.path());
     let epochs = 40;
     // delays spread over start-up, steps and the end-of-epoch writes
-    let delays_ms = [700u64, 1100, 1500, 900, 1900, 1300];
+    let delays_ms = [1500u64, 2500, 2000, 3000, 1800, 2600];
     let mut first = true;
     for delay in delays_ms {
         let mut command = if first {

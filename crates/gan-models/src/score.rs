@@ -23,16 +23,20 @@ pub enum Statistic {
     FmE,
     /// 1 − sigmoid(D(x)): lower realism, more anomalous
     Disc,
+    /// mean of the largest 1 % of the 3×3-smoothed residual map: a local defect (a plate, a
+    /// lesion) that a whole-image mean dilutes
+    L1Top1,
 }
 
 impl Statistic {
-    pub const ALL: [Statistic; 6] = [
+    pub const ALL: [Statistic; 7] = [
         Statistic::L1,
         Statistic::L2,
         Statistic::FmD3,
         Statistic::FmD4,
         Statistic::FmE,
         Statistic::Disc,
+        Statistic::L1Top1,
     ];
 
     /// Column name in `scores.csv`.
@@ -44,6 +48,7 @@ impl Statistic {
             Statistic::FmD4 => "fm_d4",
             Statistic::FmE => "fm_e",
             Statistic::Disc => "disc",
+            Statistic::L1Top1 => "l1_top1",
         }
     }
 }
@@ -94,13 +99,36 @@ pub(crate) fn compute(inputs: ScoreInputs) -> Result<ScoreBatch> {
         mean_squared(inputs.e_features.0, inputs.e_features.1)?,
         candle_nn::ops::sigmoid(logit)?.affine(-1.0, 1.0)?,
     ];
-    let values = columns
+    let mut values = columns
         .iter()
         .map(|c| c.to_dtype(candle::DType::F32)?.to_vec1::<f32>())
         .collect::<Result<Vec<_>>>()?;
+    values.push(top_percent_mean(
+        &residual.avg_pool2d_with_stride(3, 1)?,
+        0.01,
+    )?);
     Ok(ScoreBatch {
         values,
         residual,
         reconstruction: inputs.reconstruction.clone(),
     })
+}
+
+/// Per image: the mean of the largest `fraction` of its values (at least one value).
+fn top_percent_mean(maps: &Tensor, fraction: f64) -> Result<Vec<f32>> {
+    let rows = maps
+        .flatten_from(1)?
+        .to_dtype(candle::DType::F32)?
+        .to_vec2::<f32>()?;
+    Ok(rows
+        .into_iter()
+        .map(|mut row| {
+            let k = ((row.len() as f64 * fraction).ceil() as usize).clamp(1, row.len().max(1));
+            if row.is_empty() {
+                return 0.0;
+            }
+            row.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+            row[..k].iter().sum::<f32>() / k as f32
+        })
+        .collect())
 }

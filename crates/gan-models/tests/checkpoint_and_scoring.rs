@@ -61,6 +61,10 @@ fn scoring_twice_gives_identical_numbers_and_valid_ranges() {
             .unwrap();
         assert_eq!(l2.as_slice(), a.get(Statistic::L2));
         assert_eq!(a.residual.dims(), &[4, 1, 32, 32]);
+        // the top 1 % of the smoothed residual is at least its mean, and here well above it
+        for (top, l1) in a.get(Statistic::L1Top1).iter().zip(a.get(Statistic::L1)) {
+            assert!(top >= l1, "{kind}: l1_top1 {top} below l1 {l1}");
+        }
         // scoring (eval mode) leaves BatchNorm statistics and spectral-norm state untouched
         let before: Vec<Vec<f32>> = model
             .players()
