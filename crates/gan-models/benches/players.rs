@@ -1,5 +1,5 @@
 //! Forward and forward+backward time of each player at 64×64, width 64, batch 64 (the seed
-//! configuration), on the CPU. Set `XRAY_GAN_BENCH_BATCH` or `XRAY_GAN_BENCH_WIDTH` to change them.
+//! configuration), and scoring images/s of each model, on the CPU. Set `XRAY_GAN_BENCH_BATCH` or `XRAY_GAN_BENCH_WIDTH` to change them.
 //!
 //! `cargo bench -p gan-models --bench players`
 
@@ -79,6 +79,19 @@ fn players(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // scoring: every statistic of a batch in eval mode, as `xray-gan score` runs it
+    let mut scoring = c.benchmark_group(format!("score_64px_w{}_b{batch}", config.width));
+    scoring
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(15));
+    scoring.throughput(Throughput::Elements(batch as u64));
+    for kind in [ModelKind::AlphaGan, ModelKind::Bigan] {
+        let model = GanModel::new(kind, &config, &device, 0).expect("model");
+        scoring.bench_function(kind.name(), |b| b.iter(|| model.score(&x).expect("score")));
+    }
+    scoring.finish();
 }
 
 criterion_group!(benches, players);
