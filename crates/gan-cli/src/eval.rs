@@ -2,6 +2,7 @@
 //! self-contained report.html; with `--run`, the report also shows training curves, the last sample
 //! sheet and the most and least anomalous images with their residual maps.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -37,9 +38,14 @@ pub struct EvalArgs {
     pub gallery: usize,
 }
 
-/// Statistics drawn in ROC/PR/histogram figures: the base ones and the fused one.
-fn drawn(name: &str) -> bool {
-    !name.ends_with("_2s")
+/// The entries drawn in ROC/PR/histogram figures: the base statistics and the fused one (the
+/// two-sided versions would double the curves).
+fn drawn_only<T: Clone>(per_statistic: &BTreeMap<String, T>) -> BTreeMap<String, T> {
+    per_statistic
+        .iter()
+        .filter(|(name, _)| !name.ends_with("_2s"))
+        .map(|(name, v)| (name.clone(), v.clone()))
+        .collect()
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -61,24 +67,9 @@ pub fn evaluate_scores(args: &EvalArgs) -> Result<gan_metrics::Metrics> {
     let json = serde_json::to_vec_pretty(&metrics)?;
     write_file(&args.out.join("metrics.json"), &json)?;
 
-    let roc: std::collections::BTreeMap<_, _> = curves
-        .roc
-        .iter()
-        .filter(|(k, _)| drawn(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let pr: std::collections::BTreeMap<_, _> = curves
-        .pr
-        .iter()
-        .filter(|(k, _)| drawn(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let dist: std::collections::BTreeMap<_, _> = curves
-        .distributions
-        .iter()
-        .filter(|(k, _)| drawn(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let roc = drawn_only(&curves.roc);
+    let pr = drawn_only(&curves.pr);
+    let dist = drawn_only(&curves.distributions);
     let aurocs = metrics
         .image_level
         .iter()

@@ -122,6 +122,19 @@ fn curves_png(
     })
 }
 
+/// `name (WHAT 0.123)`, or `undefined` when the value is.
+fn legend(name: &str, what: &str, values: &BTreeMap<String, Option<f64>>) -> String {
+    let value = values
+        .get(name)
+        .copied()
+        .flatten()
+        .map(|v| format!("{v:.3}"));
+    format!(
+        "{name} ({what} {})",
+        value.as_deref().unwrap_or("undefined")
+    )
+}
+
 /// ROC curves, AUROC in the legend.
 pub fn roc_png(
     curves: &BTreeMap<String, Vec<RocPoint>>,
@@ -131,14 +144,8 @@ pub fn roc_png(
         .iter()
         .filter(|(_, c)| !c.is_empty())
         .map(|(name, c)| {
-            let auc = aurocs
-                .get(name)
-                .copied()
-                .flatten()
-                .map(|a| format!("{a:.3}"))
-                .unwrap_or_else(|| "undefined".into());
             (
-                format!("{name} (AUROC {auc})"),
+                legend(name, "AUROC", aurocs),
                 c.iter().map(|p| (p.fpr, p.tpr)).collect(),
             )
         })
@@ -162,15 +169,9 @@ pub fn pr_png(
         .iter()
         .filter(|(_, c)| !c.is_empty())
         .map(|(name, c)| {
-            let ap = aps
-                .get(name)
-                .copied()
-                .flatten()
-                .map(|a| format!("{a:.3}"))
-                .unwrap_or_else(|| "undefined".into());
             let mut points = vec![(0.0, c.first().map(|p| p.precision).unwrap_or(1.0))];
             points.extend(c.iter().map(|p| (p.recall, p.precision)));
-            (format!("{name} (AP {ap})"), points)
+            (legend(name, "AP", aps), points)
         })
         .collect();
     curves_png(
