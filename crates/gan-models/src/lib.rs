@@ -7,8 +7,14 @@
 //! - Bundles [`AlphaGan`] and [`BiGan`], one [`Player`] (VarMap) per network, behind [`GanModel`].
 //! - Scoring ([`Statistic`], [`ScoreBatch`]): l1, l2, fm_d3, fm_d4, fm_e, disc and the residual map.
 //! - Checkpoints ([`save_checkpoint`], [`read_checkpoint`]): safetensors with the config in metadata.
+//! - [`flops`]: counting the FLOPs of forward passes for throughput reports.
+//! - With the default `jemalloc` feature, jemalloc is the global allocator of every program that
+//!   links this crate, configured to keep freed pages (a tensor allocation then costs no page
+//!   faults).
 //! - Losses ([`loss`]) on logits, numerically stable; [`select_device`] for `auto|cpu|cuda[:N]`.
 
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+mod allocator;
 pub mod alpha_gan;
 pub mod bigan;
 pub mod blocks;
@@ -16,6 +22,7 @@ mod checkpoint;
 mod config;
 mod device;
 mod error;
+pub mod flops;
 pub mod loss;
 mod model;
 pub mod networks;

@@ -7,6 +7,8 @@
 //!   step (D, then joint G+E), on stable BCE-with-logits, with optional decaying instance noise.
 //! - [`Adam`]: an optimiser whose moments and step are saved in checkpoints.
 //! - [`RunFolder`]: the files of a run.
+//! - [`throughput`]: training/scoring images/s, GFLOP/s, peak memory and loader speed, for
+//!   `cargo bench -p gan-train --bench throughput`.
 
 mod adam;
 mod config;
@@ -15,6 +17,7 @@ mod error;
 mod run_folder;
 mod samples;
 pub mod steps;
+pub mod throughput;
 mod trainer;
 
 pub use adam::Adam;

@@ -2,9 +2,9 @@
 //! numerically stable BCE-with-logits. Each player's optimiser only holds that player's variables,
 //! so a loss's gradients reaching other players change nothing there.
 
-use candle::{Device, Result, Tensor};
+use candle::{DType, Device, Result, Tensor};
 use gan_models::loss::{bce_with_logits_to, l1};
-use gan_models::{AlphaGan, BiGan};
+use gan_models::{AlphaGan, BiGan, GanModel};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -163,4 +163,86 @@ pub fn bigan_step(
         ("discriminator", scalar(&loss_d)?),
         ("encoder_generator", scalar(&loss_ge)?),
     ])
+}
+
+/// Forward passes of each network in one [`alpha_gan_step`], as `(player, passes whose gradient
+/// is taken, passes without gradient)`. The throughput report multiplies these by each network's
+/// forward FLOPs; keep them in step with the function above.
+pub const ALPHA_GAN_PASSES: [(&str, u64, u64); 4] = [
+    ("encoder", 1, 1),
+    ("generator", 3, 2),
+    ("discriminator", 5, 0),
+    ("code_discriminator", 3, 0),
+];
+
+/// Forward passes of each network in one [`bigan_step`], as for [`ALPHA_GAN_PASSES`].
+pub const BIGAN_PASSES: [(&str, u64, u64); 3] = [
+    ("encoder", 1, 1),
+    ("generator", 1, 1),
+    ("discriminator", 4, 0),
+];
+
+/// FLOPs of one image's forward pass through each network (eval mode, counted as it runs).
+pub fn forward_flops_per_image(
+    model: &GanModel,
+    device: &Device,
+) -> Result<Vec<(&'static str, u64)>> {
+    let c = model.config();
+    let x = Tensor::zeros(
+        (1, c.channels, c.image_size, c.image_size),
+        DType::F32,
+        device,
+    )?;
+    let z = Tensor::zeros((1, c.latent), DType::F32, device)?;
+    let counted = |f: &dyn Fn() -> Result<Tensor>| -> Result<u64> {
+        let (out, flops) = gan_models::flops::count(f);
+        out.map(|_| flops)
+    };
+    Ok(match model {
+        GanModel::AlphaGan(m) => vec![
+            (
+                "encoder",
+                counted(&|| Ok(m.encoder.forward_t(&x, false)?.mean))?,
+            ),
+            ("generator", counted(&|| m.generator.forward_t(&z, false))?),
+            (
+                "discriminator",
+                counted(&|| Ok(m.discriminator.forward_t(&x, false)?.logit))?,
+            ),
+            (
+                "code_discriminator",
+                counted(&|| m.code_discriminator.forward(&z))?,
+            ),
+        ],
+        GanModel::BiGan(m) => vec![
+            (
+                "encoder",
+                counted(&|| Ok(m.encoder.forward_t(&x, false)?.mean))?,
+            ),
+            ("generator", counted(&|| m.generator.forward_t(&z, false))?),
+            (
+                "discriminator",
+                counted(&|| Ok(m.discriminator.forward_t(&x, &z, false)?.logit))?,
+            ),
+        ],
+    })
+}
+
+/// FLOPs of one training step per image: each network's forward FLOPs times its passes, a pass
+/// whose gradient is taken counting three times (the backward pass computes an input and a weight
+/// gradient, each about as costly as the forward).
+pub fn step_flops_per_image(model: &GanModel, device: &Device) -> Result<u64> {
+    let passes: &[(&str, u64, u64)] = match model {
+        GanModel::AlphaGan(_) => &ALPHA_GAN_PASSES,
+        GanModel::BiGan(_) => &BIGAN_PASSES,
+    };
+    let forward = forward_flops_per_image(model, device)?;
+    let mut total = 0u64;
+    for (player, with_grad, without_grad) in passes {
+        let Some((_, f)) = forward.iter().find(|(p, _)| p == player) else {
+            candle::bail!("no forward count for player {player}");
+        };
+        total += f * (3 * with_grad + without_grad);
+    }
+    Ok(total)
 }

@@ -40,6 +40,8 @@ impl SelfAttention {
             .matmul(&v.transpose(1, 2)?.contiguous()?)?
             .transpose(1, 2)?
             .contiguous()?; // (B, C, N)
+        // energy (N×C/8 by C/8×N) and output (N×N by N×C) products
+        crate::flops::add_multiply_adds(b * n * n * (q.dim(1)? + c));
         let out = out.reshape((b, c, h, w))?;
         out.broadcast_mul(&self.gamma)?.add(x)
     }

@@ -8,6 +8,8 @@
 use candle::{D, Result, Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 
+use super::gemm_conv;
+
 /// Spectral-norm state of one weight.
 #[derive(Debug, Clone)]
 pub struct SpectralNorm {
@@ -191,11 +193,20 @@ impl Conv {
             None => self.weight.clone(),
         };
         let s = self.spec;
-        let y = if self.transposed {
-            x.conv_transpose2d(&w, s.padding, 0, s.stride, 1)?
-        } else {
-            x.conv2d(&w, s.padding, s.stride, 1, 1)?
+        let y = match (self.transposed, gemm_conv::gemm_applies(x, &w)) {
+            (true, true) => gemm_conv::conv_transpose2d(x, &w, s.padding, s.stride)?,
+            (false, true) => gemm_conv::conv2d(x, &w, s.padding, s.stride)?,
+            (true, false) => x.conv_transpose2d(&w, s.padding, 0, s.stride, 1)?,
+            (false, false) => x.conv2d(&w, s.padding, s.stride, 1, 1)?,
         };
+        // multiply-adds: one per weight element and (input position, transposed; output
+        // position, direct) of every image
+        let (b, _, h, w_) = if self.transposed {
+            x.dims4()?
+        } else {
+            y.dims4()?
+        };
+        crate::flops::add_multiply_adds(b * h * w_ * w.elem_count());
         y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
     }
 }

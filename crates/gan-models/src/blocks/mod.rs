@@ -1,7 +1,8 @@
-//! Building blocks: spectrally normalised convolutions, self-attention.
+//! Building blocks: spectrally normalised convolutions (as gemm on the CPU), self-attention.
 
 mod attention;
 mod conv;
+pub mod gemm_conv;
 mod softmax;
 
 pub use attention::SelfAttention;

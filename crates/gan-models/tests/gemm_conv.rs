@@ -1,0 +1,131 @@
+//! The gemm convolutions equal candle's own kernels: outputs, input gradients and weight
+//! gradients, for every geometry the networks use and an odd one (non-square, stride 3); and a
+//! convolution's FLOP count is two per multiply-add.
+
+use candle::{Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use gan_models::blocks::{Conv, ConvSpec, gemm_conv};
+use gan_models::flops;
+
+fn random(shape: &[usize], seed: u64) -> Tensor {
+    // A small LCG keeps the values reproducible without candle's unseedable CPU RNG.
+    let n: usize = shape.iter().product();
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let values: Vec<f32> = (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect();
+    Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// Output, ∂x and ∂w of `ours` and `theirs` agree to float rounding.
+fn assert_same(
+    x_shape: &[usize],
+    w_shape: &[usize],
+    ours: impl Fn(&Tensor, &Tensor) -> candle::Result<Tensor>,
+    theirs: impl Fn(&Tensor, &Tensor) -> candle::Result<Tensor>,
+) {
+    let x = Var::from_tensor(&random(x_shape, 1)).unwrap();
+    let w = Var::from_tensor(&random(w_shape, 2)).unwrap();
+    let a = ours(x.as_tensor(), w.as_tensor()).unwrap();
+    let b = theirs(x.as_tensor(), w.as_tensor()).unwrap();
+    assert!(
+        max_abs_diff(&a, &b) < 1e-4,
+        "outputs differ for x {x_shape:?}, w {w_shape:?}"
+    );
+    let r = random(a.dims(), 3);
+    let ga = (a * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    let gb = (b * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    for (name, var) in [("x", &x), ("w", &w)] {
+        let (ga, gb) = (ga.get(var).unwrap(), gb.get(var).unwrap());
+        let scale = gb.abs().unwrap().max_keepdim(0).unwrap().max_all().unwrap();
+        let scale = scale.to_scalar::<f32>().unwrap().max(1.0);
+        assert!(
+            max_abs_diff(ga, gb) < 1e-4 * scale,
+            "∂{name} differs for x {x_shape:?}, w {w_shape:?}"
+        );
+    }
+}
+
+#[test]
+fn conv2d_equals_candle() {
+    // (x shape, w shape, padding, stride)
+    let cases: [(&[usize], &[usize], usize, usize); 4] = [
+        (&[2, 3, 8, 6], &[5, 3, 4, 4], 1, 2), // down-sampling stage, non-square
+        (&[2, 4, 4, 4], &[3, 4, 4, 4], 0, 1), // 4×4 → 1×1 head
+        (&[2, 4, 5, 5], &[6, 4, 1, 1], 0, 1), // attention's pointwise convs
+        // odd geometry; candle's own backward fails when stride does not divide the padded
+        // span (it has no output padding), so the span is a multiple of 3 here
+        (&[1, 2, 8, 5], &[2, 2, 3, 3], 2, 3),
+    ];
+    for (xs, ws, p, s) in cases {
+        assert_same(
+            xs,
+            ws,
+            |x, w| gemm_conv::conv2d(x, w, p, s),
+            |x, w| x.conv2d(w, p, s, 1, 1),
+        );
+    }
+}
+
+#[test]
+fn conv_transpose2d_equals_candle() {
+    let cases: [(&[usize], &[usize], usize, usize); 4] = [
+        (&[2, 3, 4, 3], &[3, 5, 4, 4], 1, 2), // up-sampling stage, non-square
+        (&[2, 6, 1, 1], &[6, 4, 4, 4], 0, 1), // latent 1×1 → 4×4
+        (&[2, 4, 8, 8], &[4, 1, 4, 4], 1, 2), // one output channel (the generator's last layer)
+        (&[1, 2, 3, 4], &[2, 2, 3, 3], 1, 3), // odd geometry
+    ];
+    for (xs, ws, p, s) in cases {
+        assert_same(
+            xs,
+            ws,
+            |x, w| gemm_conv::conv_transpose2d(x, w, p, s),
+            |x, w| x.conv_transpose2d(w, p, 0, s, 1),
+        );
+    }
+}
+
+#[test]
+fn mismatched_channels_are_an_error_not_a_panic() {
+    let x = random(&[1, 3, 8, 8], 1);
+    assert!(gemm_conv::conv2d(&x, &random(&[2, 4, 4, 4], 2), 1, 2).is_err());
+    assert!(gemm_conv::conv_transpose2d(&x, &random(&[4, 2, 4, 4], 2), 1, 2).is_err());
+    // a kernel larger than the padded image
+    assert!(gemm_conv::conv2d(&random(&[1, 1, 2, 2], 1), &random(&[1, 1, 4, 4], 2), 0, 1).is_err());
+}
+
+#[test]
+fn a_convolution_counts_two_flops_per_multiply_add() {
+    let map = VarMap::new();
+    let vb = VarBuilder::from_varmap(&map, candle::DType::F32, &Device::Cpu);
+    let down = Conv::conv2d(3, 5, ConvSpec::DOWN_UP, false, vb.pp("down")).unwrap();
+    let up = Conv::conv_transpose2d(5, 2, ConvSpec::DOWN_UP, false, vb.pp("up")).unwrap();
+    let x = Tensor::zeros((2, 3, 8, 8), candle::DType::F32, &Device::Cpu).unwrap();
+    let (y, counted) = flops::count(|| down.forward_t(&x, false).unwrap());
+    // 2 images × 4×4 outputs × 5 out × 3 in × 4×4 taps
+    assert_eq!(counted, 2 * (2 * 16 * 5 * 3 * 16));
+    let (_, counted) = flops::count(|| up.forward_t(&y, false).unwrap());
+    // 2 images × 4×4 inputs × 5 in × 2 out × 4×4 taps
+    assert_eq!(counted, 2 * (2 * 16 * 5 * 2 * 16));
+}

@@ -1,0 +1,116 @@
+//! Training and scoring images/s, achieved GFLOP/s beside measured matmul GFLOP/s, peak resident
+//! memory and data-loader speed, for Alpha-GAN and BiGAN at the seed and demo configurations.
+//! Prints a table and JSON (also written to `--json FILE`), so runs can be compared.
+//!
+//! `cargo bench -p gan-train --bench throughput -- [--configs seed,demo] [--models alpha-gan,bigan]
+//!  [--steps N] [--device cpu|cuda] [--no-loader] [--json FILE]`
+//! Threads: `RAYON_NUM_THREADS` (candle's CPU kernels), default every core.
+
+use std::error::Error;
+
+use gan_models::{ModelKind, select_device};
+use gan_train::throughput::{
+    BenchConfig, ThroughputReport, matmul_gflops, measure_loader, measure_model,
+};
+
+struct Args {
+    configs: Vec<String>,
+    models: Vec<ModelKind>,
+    steps: Option<usize>,
+    device: String,
+    loader: bool,
+    json: Option<String>,
+}
+
+fn parse_args() -> Result<Args, Box<dyn Error>> {
+    let mut args = Args {
+        configs: vec!["seed".into(), "demo".into()],
+        models: vec![ModelKind::AlphaGan, ModelKind::Bigan],
+        steps: None,
+        device: "cpu".into(),
+        loader: true,
+        json: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--configs" => args.configs = value()?.split(',').map(str::to_string).collect(),
+            "--models" => {
+                args.models = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "--steps" => args.steps = Some(value()?.parse()?),
+            "--device" => args.device = value()?,
+            "--json" => args.json = Some(value()?),
+            "--no-loader" => args.loader = false,
+            "--bench" => {} // added by `cargo bench`
+            other => return Err(format!("unknown argument {other:?}").into()),
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args = parse_args()?;
+    let device = select_device(&args.device)?;
+    let matmul_n = 1024;
+    let mut report = ThroughputReport {
+        device: format!("{device:?}"),
+        threads: candle::utils::get_num_threads(),
+        matmul_n,
+        matmul_gflops: matmul_gflops(matmul_n, &device)?,
+        models: Vec::new(),
+        loader: None,
+    };
+    eprintln!(
+        "{} threads; matmul {matmul_n}³: {:.1} GFLOP/s",
+        report.threads, report.matmul_gflops
+    );
+    eprintln!(
+        "{:<10} {:<6} {:>7} {:>9} {:>9} {:>9} {:>8} {:>7} {:>9}",
+        "model", "config", "batch", "s/step", "train/s", "score/s", "GFLOP/s", "% peak", "peak MiB"
+    );
+    for name in &args.configs {
+        let bench = match name.as_str() {
+            "seed" => BenchConfig::seed(),
+            "demo" => BenchConfig::demo(),
+            other => return Err(format!("unknown config {other:?}: seed or demo").into()),
+        };
+        let steps = args.steps.unwrap_or(if name == "seed" { 3 } else { 10 });
+        for &kind in &args.models {
+            let m = measure_model(kind, &bench, steps, &device)?;
+            eprintln!(
+                "{:<10} {:<6} {:>7} {:>9.3} {:>9.1} {:>9.1} {:>8.1} {:>6.0}% {:>9.0}",
+                m.model,
+                m.config,
+                m.batch,
+                m.train_step_s,
+                m.train_img_per_s,
+                m.score_img_per_s,
+                m.achieved_train_gflops,
+                100.0 * m.achieved_train_gflops / report.matmul_gflops,
+                m.peak_rss_mib.unwrap_or(f64::NAN)
+            );
+            report.models.push(m);
+        }
+    }
+    if args.loader {
+        let scratch = tempfile::tempdir()?;
+        let loader = measure_loader(scratch.path(), 64, 64, &device)?;
+        eprintln!(
+            "loader ({} images, 64 px): decode {:.0} img/s, cache {:.0} img/s, batches {:.0} img/s",
+            loader.images, loader.decode_img_per_s, loader.cache_img_per_s, loader.batch_img_per_s
+        );
+        report.loader = Some(loader);
+    }
+    let json = serde_json::to_string_pretty(&report)?;
+    println!("{json}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, &json)?;
+        eprintln!("written to {path}");
+    }
+    Ok(())
+}
