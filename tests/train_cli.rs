@@ -1,6 +1,7 @@
 //! End-to-end `xray-gan train` through the real binary: a run folder with every file, resume, a
 //! run killed with SIGKILL at random moments (checkpoint writes included) always leaves loadable
-//! checkpoints and resumes to the end, and bad input exits with code 2 naming the problem.
+//! checkpoints and resumes to the end, a full disk during a checkpoint write loses nothing, and bad
+//! input exits with a code and a message naming the problem.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -99,24 +100,60 @@ fn train_writes_a_run_folder_and_resumes_to_more_epochs() {
     read_checkpoint(&run.path().join("best.safetensors"), &Device::Cpu).unwrap();
 }
 
+/// Every checkpoint in the run folder loads.
+fn assert_checkpoints_load(run: &Path, when: &str) {
+    let listed = std::fs::read_dir(run.join("checkpoints"))
+        .into_iter()
+        .flatten()
+        .map(|e| e.unwrap().path());
+    let top = ["model.safetensors", "best.safetensors"].map(|f| run.join(f));
+    for path in listed.chain(top) {
+        if path.extension().is_some_and(|e| e == "safetensors") && path.exists() {
+            read_checkpoint(&path, &Device::Cpu)
+                .unwrap_or_else(|e| panic!("{when}: {}: {e}", path.display()));
+        }
+    }
+}
+
+/// Epochs the run folder's losses.csv records (one row each).
+fn epochs_done(run: &Path) -> usize {
+    std::fs::read_to_string(run.join("losses.csv"))
+        .map(|t| t.lines().count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
 #[test]
 fn sigkill_at_random_moments_never_leaves_a_broken_checkpoint() {
     let data = tempfile::tempdir().unwrap();
     let run = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     synth(data.path());
-    let epochs = 40;
-    // delays spread over start-up, steps and the end-of-epoch writes
-    let delays_ms = [1500u64, 2500, 2000, 3000, 1800, 2600];
-    let mut first = true;
-    for delay in delays_ms {
-        let mut command = if first {
-            train_command(data.path(), run.path(), cache.path(), epochs)
-        } else {
+    // 20 kills at pseudo-random moments from 50 ms to 1.5 s after start: start-up, data loading,
+    // steps and the end-of-epoch writes (an epoch of this tiny run takes ~0.15 s, most of it
+    // writing the 6.5 MB checkpoint twice). Every 5th time the resumed run is let finish.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut started_once = false;
+    for trial in 1..=20 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let delay = 50 + state % 1450;
+        let target = (epochs_done(run.path()) + 3).to_string();
+        let mut command = if started_once {
             let mut c = xray_gan();
-            c.args(["train", "--resume", "--out"]).arg(run.path());
+            c.args(["train", "--resume", "--epochs", &target, "--out"])
+                .arg(run.path());
             c
+        } else {
+            train_command(data.path(), run.path(), cache.path(), 3)
         };
+        if trial % 5 == 0 && started_once {
+            let out = command.output().unwrap();
+            ok(out);
+            assert_eq!(epochs_done(run.path()).to_string(), target);
+            assert_checkpoints_load(run.path(), &format!("after finishing trial {trial}"));
+            continue;
+        }
         let mut child = command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -127,38 +164,18 @@ fn sigkill_at_random_moments_never_leaves_a_broken_checkpoint() {
             if child.try_wait().unwrap().is_some() {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(5));
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        if run.path().join("checkpoints/latest.safetensors").exists() {
-            first = false;
+        if run.path().join("config.json").exists() {
+            started_once = true;
         }
-        for entry in std::fs::read_dir(run.path().join("checkpoints"))
-            .into_iter()
-            .flatten()
-        {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "safetensors") {
-                read_checkpoint(&path, &Device::Cpu)
-                    .unwrap_or_else(|e| panic!("after a kill at {delay} ms: {e}"));
-            }
-        }
-        for f in ["model.safetensors", "best.safetensors"] {
-            if run.path().join(f).exists() {
-                read_checkpoint(&run.path().join(f), &Device::Cpu).unwrap();
-            }
-        }
+        assert_checkpoints_load(run.path(), &format!("after a kill at {delay} ms"));
     }
-    assert!(
-        !first,
-        "no checkpoint was ever written: the delays are too short for this machine"
-    );
+    assert!(started_once, "no run ever started");
     // the rows of losses.csv are the epochs the last checkpoint holds; two more finish cleanly
-    let done = std::fs::read_to_string(run.path().join("losses.csv"))
-        .map(|t| t.lines().count() - 1)
-        .unwrap_or(0);
-    let target = (done + 2).to_string();
+    let target = (epochs_done(run.path()) + 2).to_string();
     let stdout = ok(xray_gan()
         .args(["train", "--resume", "--epochs", &target, "--out"])
         .arg(run.path())
@@ -169,6 +186,118 @@ fn sigkill_at_random_moments_never_leaves_a_broken_checkpoint() {
         "{stdout}"
     );
     read_checkpoint(&run.path().join("model.safetensors"), &Device::Cpu).unwrap();
+}
+
+/// The bytes of every file under `dir`, by relative path.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                files.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+#[cfg(unix)]
+#[test]
+fn a_full_disk_during_a_checkpoint_write_fails_clearly_and_loses_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let run = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    synth(data.path());
+    ok(train_command(data.path(), run.path(), cache.path(), 1)
+        .output()
+        .unwrap());
+    let checkpoints_before: std::collections::BTreeMap<_, _> = snapshot(run.path())
+        .into_iter()
+        .filter(|(name, _)| name.ends_with(".safetensors"))
+        .collect();
+    let checkpoint_size = checkpoints_before.values().map(Vec::len).max().unwrap();
+    // A file-size limit below one checkpoint: the next checkpoint write fails with EFBIG
+    // ("File too large") as a full disk fails with ENOSPC. SIGXFSZ is ignored so the write
+    // returns the error instead of killing the process.
+    let blocks = checkpoint_size / 1024 / 2;
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_xray-gan"))
+        .args(["train", "--resume", "--epochs", "2", "--out"])
+        .arg(run.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("File too large"), "{stderr}");
+    assert!(stderr.contains(".safetensors"), "names the file: {stderr}");
+    // every checkpoint from before is byte for byte as it was, and no temporary file is left
+    let after = snapshot(run.path());
+    for (name, bytes) in &checkpoints_before {
+        assert!(after.get(name) == Some(bytes), "{name} changed or vanished");
+    }
+    assert!(
+        after.keys().all(|name| !name.ends_with(".tmp")),
+        "temporary files left: {:?}",
+        after.keys().collect::<Vec<_>>()
+    );
+    assert_checkpoints_load(run.path(), "after the failed write");
+    // with space again, the run resumes and finishes
+    let stdout = ok(xray_gan()
+        .args(["train", "--resume", "--epochs", "2", "--out"])
+        .arg(run.path())
+        .output()
+        .unwrap());
+    assert!(stdout.contains("done: 2 epochs"), "{stdout}");
+}
+
+#[test]
+fn an_output_folder_that_cannot_be_created_is_named() {
+    let data = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    synth(data.path());
+    // a regular file where a folder should be: the same for root, which ignores permissions
+    let file = data.path().join("not-a-folder");
+    std::fs::write(&file, "x").unwrap();
+    let out = train_command(data.path(), &file.join("run"), cache.path(), 1)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("not-a-folder/run") && stderr.contains("Not a directory"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("Not a directory").count(),
+        1,
+        "said once: {stderr}"
+    );
+    let out = xray_gan()
+        .args(["synth", "--studies-per-part", "2", "--out"])
+        .arg(file.join("data"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not-a-folder/data"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "x",
+        "the file is untouched"
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::error::{DataError, Result};
-use crate::mura::{has_image_extension, sorted_entries};
+use crate::mura::{NOT_A_FILE, has_image_extension, sorted_entries};
 use crate::sample::{Label, Sample, SampleTable, Skipped, relative};
 
 /// Reads every image under `root/<split>/<class>/`. Images of `normal_class` are labelled normal,
@@ -32,6 +32,12 @@ pub fn read_image_folder(root: &Path, normal_class: &str) -> Result<SampleTable>
             };
             for file in sorted_entries(&class_dir)? {
                 if !file.is_file() {
+                    if !file.is_dir() {
+                        table.skipped.push(Skipped {
+                            path: file,
+                            reason: NOT_A_FILE.into(),
+                        });
+                    }
                     continue;
                 }
                 if !has_image_extension(&file) {

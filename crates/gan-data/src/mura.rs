@@ -262,6 +262,11 @@ fn sample_from_rel(
     })
 }
 
+/// Why an entry that is neither a file nor a folder is skipped. Walks have a fixed depth, so a
+/// symbolic link that loops cannot recurse: it, a dangling link and special files are skipped.
+pub(crate) const NOT_A_FILE: &str =
+    "not a regular file (a dangling or looping symbolic link, or a special file)";
+
 /// Sorted entries of a folder (files and folders), skipping hidden names.
 pub(crate) fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut entries: Vec<PathBuf> = fs::read_dir(dir)
@@ -295,6 +300,12 @@ fn walk_split(
             for study in sorted_entries(&patient)?.into_iter().filter(|p| p.is_dir()) {
                 for file in sorted_entries(&study)? {
                     if !file.is_file() {
+                        if !file.is_dir() {
+                            table.skipped.push(Skipped {
+                                path: file,
+                                reason: NOT_A_FILE.into(),
+                            });
+                        }
                         continue;
                     }
                     if !has_image_extension(&file) {

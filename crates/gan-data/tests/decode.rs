@@ -234,3 +234,53 @@ fn strict_mode_fails_on_the_first_bad_file_and_names_it() {
     let err = load_images(&samples, &options).unwrap_err().to_string();
     assert!(err.contains("5 of 7") && err.contains("empty.png"), "{err}");
 }
+
+fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend((data.len() as u32).to_be_bytes());
+    let start = out.len();
+    out.extend(kind);
+    out.extend(data);
+    let crc = crc32(&out[start..]);
+    out.extend(crc.to_be_bytes());
+}
+
+/// A 4×2 palette PNG (colour type 3): left half palette entry 0 (dark red), right half entry 1
+/// (white). The image crate cannot write palette PNGs, so the chunks are built here.
+fn palette_png(path: &Path) {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(4u32.to_be_bytes());
+    ihdr.extend(2u32.to_be_bytes());
+    ihdr.extend([8, 3, 0, 0, 0]); // bit depth 8, palette, deflate, no filter, no interlace
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(&mut png, b"PLTE", &[128, 0, 0, 255, 255, 255]);
+    // two scanlines: filter byte 0, then palette indices
+    let raw = [0u8, 0, 0, 1, 1, 0, 0, 0, 1, 1];
+    let mut zlib = vec![0x78, 0x01, 0x01];
+    zlib.extend((raw.len() as u16).to_le_bytes());
+    zlib.extend((!(raw.len() as u16)).to_le_bytes());
+    zlib.extend(raw);
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &raw {
+        a = (a + byte as u32) % 65521;
+        b = (b + a) % 65521;
+    }
+    zlib.extend(((b << 16) | a).to_be_bytes());
+    chunk(&mut png, b"IDAT", &zlib);
+    chunk(&mut png, b"IEND", &[]);
+    fs::write(path, png).unwrap();
+}
+
+#[test]
+fn palette_png_becomes_the_luma_of_its_colours() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("palette.png");
+    palette_png(&path);
+    let values = load_model_input(&path, &pre(4, Fit::Letterbox)).unwrap();
+    assert_eq!(values.len(), 16);
+    // the middle rows of the letterboxed 4×4: dark red on the left, white on the right
+    let red = (0.2126f32 * 128.0 / 255.0) * 2.0 - 1.0;
+    let row = &values[4..8];
+    assert!((row[0] - red).abs() < 0.02, "{row:?}");
+    assert!((row[3] - 1.0).abs() < 0.02, "{row:?}");
+}

@@ -90,3 +90,44 @@ fn unknown_normal_class_and_empty_folder_are_errors() {
         .to_string();
     assert!(err.contains("no class folders"), "{err}");
 }
+
+#[cfg(unix)]
+#[test]
+fn non_utf8_names_load_and_links_that_are_not_files_are_skipped_and_counted() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::symlink;
+
+    let dir = tempfile::tempdir().unwrap();
+    folder_dataset(dir.path());
+    let normal = dir.path().join("train/NORMAL");
+    // a Latin-1 file name (0xE9 = é), not valid UTF-8
+    let latin1 = normal.join(OsStr::from_bytes(b"caf\xe9.png"));
+    write_png(&latin1, 99);
+    // a link to itself (ELOOP), a dangling link, and a link to the folder above (a loop a
+    // recursive walk would never leave)
+    symlink("loop.png", normal.join("loop.png")).unwrap();
+    symlink("nowhere.png", normal.join("dangling.png")).unwrap();
+    symlink("..", normal.join("up")).unwrap();
+    let table = read_image_folder(dir.path(), "NORMAL").unwrap();
+    // the five images plus the Latin-1 one; the folder link is a folder and is not descended
+    assert_eq!(table.len(), 6);
+    let sample = table
+        .samples
+        .iter()
+        .find(|s| s.path == latin1)
+        .expect("the non-UTF-8 file is listed under its exact path");
+    // its name in CSV outputs is the lossy UTF-8 form
+    assert_eq!(sample.rel_path, "train/NORMAL/caf\u{FFFD}.png");
+    let skipped: Vec<_> = table
+        .skipped
+        .iter()
+        .filter(|s| s.reason.contains("not a regular file"))
+        .map(|s| s.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(skipped, ["dangling.png", "loop.png"]);
+    // and it decodes
+    let options = gan_data::LoadOptions::default();
+    let images = gan_data::load_images(std::slice::from_ref(sample), &options).unwrap();
+    assert_eq!(images.len(), 1);
+}

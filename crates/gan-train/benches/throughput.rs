@@ -10,7 +10,7 @@ use std::error::Error;
 
 use gan_models::{ModelKind, select_device};
 use gan_train::throughput::{
-    BenchConfig, ThroughputReport, matmul_gflops, measure_loader, measure_model,
+    BenchConfig, ModelThroughput, ThroughputReport, matmul_gflops, measure_loader, measure_model,
 };
 
 struct Args {
@@ -20,6 +20,9 @@ struct Args {
     device: String,
     loader: bool,
     json: Option<String>,
+    /// Measure one cell and print its JSON only (each cell runs in its own process, so that its
+    /// peak memory is its own: the allocator keeps freed pages for the life of a process).
+    cell: bool,
 }
 
 fn parse_args() -> Result<Args, Box<dyn Error>> {
@@ -30,6 +33,7 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
         device: "cpu".into(),
         loader: true,
         json: None,
+        cell: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -46,6 +50,7 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
             "--device" => args.device = value()?,
             "--json" => args.json = Some(value()?),
             "--no-loader" => args.loader = false,
+            "--cell" => args.cell = true,
             "--bench" => {} // added by `cargo bench`
             other => return Err(format!("unknown argument {other:?}").into()),
         }
@@ -53,8 +58,51 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
     Ok(args)
 }
 
+/// Runs one cell in a child process of this benchmark and reads its JSON line.
+fn measure_in_child(
+    config: &str,
+    kind: ModelKind,
+    steps: usize,
+    device: &str,
+) -> Result<ModelThroughput, Box<dyn Error>> {
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "--cell",
+            "--no-loader",
+            "--configs",
+            config,
+            "--models",
+            kind.name(),
+        ])
+        .args(["--steps", &steps.to_string(), "--device", device])
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !output.status.success() {
+        return Err(format!("measuring {kind} at {config} failed: {}", output.status).into());
+    }
+    let stdout = String::from_utf8(output.stdout)?;
+    let line = stdout
+        .lines()
+        .last()
+        .ok_or("the measuring process printed nothing")?;
+    Ok(serde_json::from_str(line)?)
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let args = parse_args()?;
+    if args.cell {
+        let name = args.configs.first().ok_or("--cell needs --configs")?;
+        let bench = BenchConfig::named(name).ok_or("unknown config")?;
+        let kind = *args.models.first().ok_or("--cell needs --models")?;
+        let m = measure_model(
+            kind,
+            &bench,
+            args.steps.unwrap_or(3),
+            &select_device(&args.device)?,
+        )?;
+        println!("{}", serde_json::to_string(&m)?);
+        return Ok(());
+    }
     let device = select_device(&args.device)?;
     let matmul_n = 1024;
     let mut report = ThroughputReport {
@@ -74,14 +122,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         "model", "config", "batch", "s/step", "train/s", "score/s", "GFLOP/s", "% peak", "peak MiB"
     );
     for name in &args.configs {
-        let bench = match name.as_str() {
-            "seed" => BenchConfig::seed(),
-            "demo" => BenchConfig::demo(),
-            other => return Err(format!("unknown config {other:?}: seed or demo").into()),
-        };
+        if BenchConfig::named(name).is_none() {
+            return Err(format!("unknown config {name:?}: seed or demo").into());
+        }
         let steps = args.steps.unwrap_or(if name == "seed" { 3 } else { 10 });
         for &kind in &args.models {
-            let m = measure_model(kind, &bench, steps, &device)?;
+            let m = measure_in_child(name, kind, steps, &args.device)?;
             eprintln!(
                 "{:<10} {:<6} {:>7} {:>9.3} {:>9.1} {:>9.1} {:>8.1} {:>6.0}% {:>9.0}",
                 m.model,

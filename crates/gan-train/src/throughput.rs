@@ -9,7 +9,7 @@ use candle::Device;
 use gan_data::synth::{SynthConfig, write_synthetic_mura};
 use gan_data::{Augmentation, Batcher};
 use gan_models::{ModelConfig, ModelKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::load_training_data;
 use crate::error::Result;
@@ -17,7 +17,7 @@ use crate::steps::{normal_tensor, step_flops_per_image};
 use crate::{TrainConfig, Trainer};
 
 /// One measured (model, configuration) cell.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelThroughput {
     pub model: String,
     pub config: String,
@@ -52,6 +52,15 @@ impl BenchConfig {
             name: "seed".into(),
             model: ModelConfig::seed_64(),
             batch: 64,
+        }
+    }
+
+    /// `seed` or `demo`.
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "seed" => Some(Self::seed()),
+            "demo" => Some(Self::demo()),
+            _ => None,
         }
     }
 

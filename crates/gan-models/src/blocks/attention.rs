@@ -4,8 +4,8 @@
 use candle::{Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
+use super::attention_kernel::spatial_attention;
 use super::conv::{Conv, ConvSpec};
-use super::softmax::softmax_last_dim;
 
 #[derive(Debug, Clone)]
 pub struct SelfAttention {
@@ -33,15 +33,9 @@ impl SelfAttention {
         let q = self.query.forward_t(x, train)?.reshape((b, (), n))?; // (B, C/8, N)
         let k = self.key.forward_t(x, train)?.reshape((b, (), n))?;
         let v = self.value.forward_t(x, train)?.reshape((b, c, n))?;
-        let energy = q.transpose(1, 2)?.contiguous()?.matmul(&k)?; // (B, N, N)
-        let attention = softmax_last_dim(&energy)?;
-        // (attention · vᵀ)ᵀ = v · attentionᵀ, without copying the (B, N, N) attention transposed
-        let out = attention
-            .matmul(&v.transpose(1, 2)?.contiguous()?)?
-            .transpose(1, 2)?
-            .contiguous()?; // (B, C, N)
         // energy (N×C/8 by C/8×N) and output (N×N by N×C) products
         crate::flops::add_multiply_adds(b * n * n * (q.dim(1)? + c));
+        let out = spatial_attention(&q, &k, &v)?; // (B, C, N)
         let out = out.reshape((b, c, h, w))?;
         out.broadcast_mul(&self.gamma)?.add(x)
     }

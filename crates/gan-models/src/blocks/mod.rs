@@ -1,6 +1,7 @@
 //! Building blocks: spectrally normalised convolutions (as gemm on the CPU), self-attention.
 
 mod attention;
+pub mod attention_kernel;
 mod conv;
 pub mod gemm_conv;
 mod softmax;

@@ -1,10 +1,11 @@
-//! The gemm convolutions equal candle's own kernels: outputs, input gradients and weight
+//! The CPU kernels equal what candle's own ops compute. Convolutions (gemm): outputs, input gradients and weight
 //! gradients, for every geometry the networks use and an odd one (non-square, stride 3); and a
-//! convolution's FLOP count is two per multiply-add.
+//! convolution's FLOP count is two per multiply-add. Fused attention: output and the gradients of
+//! q, k and v equal the composite from tensor ops.
 
 use candle::{Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use gan_models::blocks::{Conv, ConvSpec, gemm_conv};
+use gan_models::blocks::{Conv, ConvSpec, attention_kernel, gemm_conv};
 use gan_models::flops;
 
 fn random(shape: &[usize], seed: u64) -> Tensor {
@@ -128,4 +129,39 @@ fn a_convolution_counts_two_flops_per_multiply_add() {
     let (_, counted) = flops::count(|| up.forward_t(&y, false).unwrap());
     // 2 images × 4×4 inputs × 5 in × 2 out × 4×4 taps
     assert_eq!(counted, 2 * (2 * 16 * 5 * 2 * 16));
+}
+
+#[test]
+fn fused_attention_equals_tensor_ops() {
+    // (q/k shape, v shape): an odd size, a 4×4 map with 16 channels, and more positions than one
+    // block of query rows (64) holds, not a multiple of it
+    let cases: [(&[usize], &[usize]); 3] = [
+        (&[3, 2, 7], &[3, 5, 7]),
+        (&[2, 2, 16], &[2, 16, 16]),
+        (&[2, 3, 150], &[2, 4, 150]),
+    ];
+    for (qk, vs) in cases {
+        let q = Var::from_tensor(&random(qk, 11)).unwrap();
+        let k = Var::from_tensor(&random(qk, 12)).unwrap();
+        let v = Var::from_tensor(&random(vs, 13)).unwrap();
+        let (qt, kt, vt) = (q.as_tensor(), k.as_tensor(), v.as_tensor());
+        let fused = attention_kernel::spatial_attention(qt, kt, vt).unwrap();
+        let reference = attention_kernel::composite(qt, kt, vt).unwrap();
+        assert!(
+            max_abs_diff(&fused, &reference) < 1e-5,
+            "outputs differ for {qk:?}"
+        );
+        let r = random(fused.dims(), 14);
+        let ga = (fused * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (reference * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (name, var) in [("q", &q), ("k", &k), ("v", &v)] {
+            let diff = max_abs_diff(ga.get(var).unwrap(), gb.get(var).unwrap());
+            assert!(diff < 1e-5, "∂{name} differs by {diff} for {qk:?}");
+        }
+    }
 }

@@ -1,0 +1,388 @@
+//! Fused spatial attention on the CPU: `out = V · softmax(QᵀK)ᵀ` per image, forward and backward,
+//! never holding more than one image's N×N attention matrix per thread.
+//!
+//! Built from tensor ops, self-attention at 32×32 keeps the (B, N, N) energies, their softmax and
+//! the gradients of both alive for the backward pass: 256 MiB each at the seed's batch of 64, so
+//! a generator step carried gigabytes of them and spent most of its attention time moving them.
+//! Here the forward keeps nothing but its inputs, and the backward recomputes each image's
+//! attention from Q and K (a cheap N×N×C/8 product) before using it:
+//!
+//! - S = QᵀK, P = softmax over rows, O = V·Pᵀ;
+//! - dV = dO·P, dP = dOᵀ·V, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = K·dSᵀ, dK = Q·dS.
+//!
+//! Images run in parallel, each product single-threaded (gemm), in blocks of query rows that stay
+//! in cache; the softmax's exponential is a vectorisable polynomial.
+
+use candle::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
+
+use super::softmax::softmax_last_dim;
+
+/// A read-only matrix view: element (r, c) at `data[r·rs + c·cs]`.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    data: &'a [f32],
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> View<'a> {
+    /// A row-major `rows × cols` matrix.
+    fn rows(data: &'a [f32], cols: usize) -> Self {
+        View {
+            data,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix with `cols` columns.
+    fn transposed(data: &'a [f32], cols: usize) -> Self {
+        View {
+            data,
+            rs: 1,
+            cs: cols,
+        }
+    }
+
+    fn fits(&self, rows: usize, cols: usize) -> bool {
+        rows == 0 || cols == 0 || (rows - 1) * self.rs + (cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// `out` (m×n, row stride `out_rs`) = a (m×k) · b (k×n), or `+=` when `accumulate`; on this
+/// thread.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    out: &mut [f32],
+    out_rs: usize,
+    accumulate: bool,
+    (m, n, k): (usize, usize, usize),
+    a: View,
+    b: View,
+) {
+    let out_fits = m == 0 || n == 0 || (m - 1) * out_rs + n <= out.len();
+    assert!(out_fits && a.fits(m, k) && b.fits(k, n), "matmul shapes");
+    // SAFETY: the assert above keeps every index gemm touches inside the three slices; `out` is
+    // exclusively borrowed and does not alias `a` or `b`.
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            out_rs as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}
+
+/// e^x for x ≤ 0 (softmax after subtracting the row maximum), branch-free and in plain SSE2
+/// arithmetic (no `round`, no `mul_add`: on the baseline x86-64 target both are library calls)
+/// so that loops over it vectorise: x = j·ln2 + r with |r| ≤ ln2/2, e^r by a degree-6
+/// polynomial, 2^j from the exponent bits. Relative error below 5e-7 on [−87, 0]; inputs under
+/// −87 give e^−87 (≈ 1.6e−38).
+#[inline(always)]
+fn exp_nonpositive(x: f32) -> f32 {
+    // adding 1.5·2^23 rounds to an integer (round-to-nearest of the float unit)
+    const ROUNDER: f32 = 12_582_912.0;
+    let x = if x < -87.0 { -87.0 } else { x };
+    let t = x * std::f32::consts::LOG2_E + ROUNDER;
+    let j = t - ROUNDER;
+    // the same integer from t's low mantissa bits (an `as i32` conversion would not vectorise)
+    let j_int = t.to_bits() as i32 - ROUNDER.to_bits() as i32;
+    let r = x - j * 0.693_145_75 - j * 1.428_606_8e-6;
+    let mut p = 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    f32::from_bits(((j_int + 127) as u32) << 23) * p
+}
+
+/// Rows `first..first + rows` of P = softmax(QᵀK) for one image into `p` (rows × N); q, k are
+/// (d, N).
+fn attention_rows(
+    p: &mut [f32],
+    first: usize,
+    rows: usize,
+    q: &[f32],
+    k: &[f32],
+    d: usize,
+    n: usize,
+) {
+    let q_rows = View {
+        data: &q[first..],
+        rs: 1,
+        cs: n,
+    };
+    matmul(p, n, false, (rows, n, d), q_rows, View::rows(k, n));
+    for row in p[..rows * n].chunks_mut(n) {
+        let max = lanes(row, f32::NEG_INFINITY, |m, v| if v > m { v } else { m })
+            .into_iter()
+            .fold(f32::NEG_INFINITY, f32::max);
+        row.iter_mut().for_each(|v| *v = exp_nonpositive(*v - max));
+        let sum: f32 = lanes(row, 0.0, |a, v| a + v).into_iter().sum();
+        let inv = 1.0 / sum;
+        row.iter_mut().for_each(|v| *v *= inv);
+    }
+}
+
+/// Folds `values` into 8 independent lanes (so the loop vectorises), the remainder into lane 0.
+#[inline(always)]
+fn lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> [f32; 8] {
+    let mut acc = [init; 8];
+    let chunks = values.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..8 {
+            acc[l] = f(acc[l], c[l]);
+        }
+    }
+    for &v in rest {
+        acc[0] = f(acc[0], v);
+    }
+    acc
+}
+
+/// Σ a·b in 8 lanes.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Query rows per block: a block of P (64 × N floats, 256 KiB at N = 1024) stays in cache
+/// between the product that makes it, the softmax and the products that use it.
+const BLOCK: usize = 64;
+
+struct Dims {
+    batch: usize,
+    inner: usize,
+    channels: usize,
+    positions: usize,
+}
+
+fn dims(q: &Shape, k: &Shape, v: &Shape) -> Result<Dims> {
+    let (batch, inner, positions) = q.dims3()?;
+    let (kb, ki, kn) = k.dims3()?;
+    let (vb, channels, vn) = v.dims3()?;
+    if (kb, ki, kn) != (batch, inner, positions) || (vb, vn) != (batch, positions) {
+        candle::bail!("attention: q {q:?}, k {k:?} and v {v:?} do not match");
+    }
+    Ok(Dims {
+        batch,
+        inner,
+        channels,
+        positions,
+    })
+}
+
+fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else {
+        candle::bail!("attention: only f32 is supported on the CPU");
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle::bail!("attention: inputs must be contiguous");
+    };
+    Ok(&data[start..end])
+}
+
+struct SpatialAttention;
+
+impl CustomOp3 for SpatialAttention {
+    fn name(&self) -> &'static str {
+        "xray-gan-spatial-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let d = dims(l1.shape(), l2.shape(), l3.shape())?;
+        let (q, k, v) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
+        let (n, c, i) = (d.positions, d.channels, d.inner);
+        let mut out = vec![0f32; d.batch * c * n];
+        out.par_chunks_mut(c * n).enumerate().for_each_init(
+            || vec![0f32; BLOCK * n],
+            |p, (b, o)| {
+                let (q, k) = (&q[b * i * n..][..i * n], &k[b * i * n..][..i * n]);
+                let v = View::rows(&v[b * c * n..][..c * n], n);
+                for first in (0..n).step_by(BLOCK) {
+                    let rows = BLOCK.min(n - first);
+                    attention_rows(p, first, rows, q, k, i, n);
+                    // O[:, block] = V · P_blockᵀ
+                    matmul(
+                        &mut o[first..],
+                        n,
+                        false,
+                        (c, rows, n),
+                        v,
+                        View::transposed(p, n),
+                    );
+                }
+            },
+        );
+        Ok((CpuStorage::F32(out), Shape::from((d.batch, c, n))))
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let d = dims(q.shape(), k.shape(), v.shape())?;
+        let (n, c, i) = (d.positions, d.channels, d.inner);
+        let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+        let (qs, ks, vs, gs) = (flat(q)?, flat(k)?, flat(v)?, flat(grad_res)?);
+        let per_image: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..d.batch)
+            .into_par_iter()
+            .map_init(
+                || (vec![0f32; BLOCK * n], vec![0f32; BLOCK * n]),
+                |(p, ds), b| {
+                    let q = &qs[b * i * n..][..i * n];
+                    let k = &ks[b * i * n..][..i * n];
+                    let v = &vs[b * c * n..][..c * n];
+                    let go = &gs[b * c * n..][..c * n];
+                    let (mut dq, mut dk, mut dv) =
+                        (vec![0f32; i * n], vec![0f32; i * n], vec![0f32; c * n]);
+                    for first in (0..n).step_by(BLOCK) {
+                        let rows = BLOCK.min(n - first);
+                        attention_rows(p, first, rows, q, k, i, n);
+                        // dO[:, block] as (C × rows) and as its transpose
+                        let go_block = View {
+                            data: &go[first..],
+                            rs: n,
+                            cs: 1,
+                        };
+                        let go_block_t = View {
+                            data: &go[first..],
+                            rs: 1,
+                            cs: n,
+                        };
+                        // dV += dO[:, block] · P_block
+                        matmul(&mut dv, n, true, (c, n, rows), go_block, View::rows(p, n));
+                        // dP_block = dO[:, block]ᵀ · V, then dS = P ⊙ (dP − rowsum(dP ⊙ P))
+                        matmul(ds, n, false, (rows, n, c), go_block_t, View::rows(v, n));
+                        for (g_row, p_row) in ds.chunks_mut(n).zip(p.chunks(n)).take(rows) {
+                            let dot = dot(g_row, p_row);
+                            for (g, &pv) in g_row.iter_mut().zip(p_row) {
+                                *g = pv * (*g - dot);
+                            }
+                        }
+                        // dQ[:, block] = K · dS_blockᵀ;  dK += Q[:, block] · dS_block
+                        let k_all = View::rows(k, n);
+                        matmul(
+                            &mut dq[first..],
+                            n,
+                            false,
+                            (i, rows, n),
+                            k_all,
+                            View::transposed(ds, n),
+                        );
+                        let q_block = View {
+                            data: &q[first..],
+                            rs: n,
+                            cs: 1,
+                        };
+                        matmul(&mut dk, n, true, (i, n, rows), q_block, View::rows(ds, n));
+                    }
+                    (dq, dk, dv)
+                },
+            )
+            .collect();
+        let mut dq = Vec::with_capacity(d.batch * i * n);
+        let mut dk = Vec::with_capacity(d.batch * i * n);
+        let mut dv = Vec::with_capacity(d.batch * c * n);
+        for (q_, k_, v_) in per_image {
+            dq.extend(q_);
+            dk.extend(k_);
+            dv.extend(v_);
+        }
+        let device = q.device();
+        Ok((
+            Some(Tensor::from_vec(dq, q.shape(), device)?),
+            Some(Tensor::from_vec(dk, k.shape(), device)?),
+            Some(Tensor::from_vec(dv, v.shape(), device)?),
+        ))
+    }
+}
+
+/// `out[b] = v[b] · softmax(q[b]ᵀ k[b])ᵀ` for q, k `(B, d, N)` and v `(B, C, N)`: `(B, C, N)`,
+/// differentiable. Fused on the CPU for f32; elsewhere from tensor ops.
+pub fn spatial_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+    let fused = q.device().is_cpu() && [q, k, v].iter().all(|t| t.dtype() == candle::DType::F32);
+    if fused {
+        return q
+            .contiguous()?
+            .apply_op3(&k.contiguous()?, &v.contiguous()?, SpatialAttention);
+    }
+    composite(q, k, v)
+}
+
+/// The same product from tensor ops (the reference the fused kernel is tested against).
+pub fn composite(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+    let energy = q.transpose(1, 2)?.contiguous()?.matmul(k)?; // (B, N, N)
+    let attention = softmax_last_dim(&energy)?;
+    attention
+        .matmul(&v.transpose(1, 2)?.contiguous()?)?
+        .transpose(1, 2)?
+        .contiguous()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exp_nonpositive;
+
+    #[test]
+    fn polynomial_exp_is_accurate_to_float_rounding() {
+        let mut worst = 0f32;
+        for i in 0..=200_000 {
+            let x = -100.0 * i as f32 / 200_000.0;
+            let (ours, std) = (exp_nonpositive(x), x.exp());
+            if x >= -87.0 {
+                worst = worst.max(((ours - std) / std).abs());
+            } else {
+                // clamped: at most e^-87, which a softmax cannot tell from 0
+                assert!(ours <= 1.7e-38, "e^{x}: {ours}");
+            }
+        }
+        assert!(worst < 5e-7, "worst relative error {worst}");
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+    }
+}
