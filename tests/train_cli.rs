@@ -188,6 +188,91 @@ fn sigkill_at_random_moments_never_leaves_a_broken_checkpoint() {
     read_checkpoint(&run.path().join("model.safetensors"), &Device::Cpu).unwrap();
 }
 
+/// Temporary files (`.NAME.PID.tmp`) in the run folder or its checkpoints folder.
+fn temporary_files(run: &Path) -> Vec<std::path::PathBuf> {
+    [run.to_path_buf(), run.join("checkpoints")]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+        .collect()
+}
+
+#[test]
+fn sigkill_during_a_checkpoint_write_leaves_the_previous_checkpoint_intact() {
+    let data = tempfile::tempdir().unwrap();
+    let run = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    synth(data.path());
+    ok(train_command(data.path(), run.path(), cache.path(), 1)
+        .output()
+        .unwrap());
+    // Watch for a checkpoint's temporary file and kill the moment one exists: the write is then
+    // under way. The file it replaces must still hold a complete checkpoint.
+    let mut caught = 0;
+    for _attempt in 0..10 {
+        let target = (epochs_done(run.path()) + 20).to_string();
+        let mut child = xray_gan()
+            .args(["train", "--resume", "--epochs", &target, "--out"])
+            .arg(run.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let mut writing = Vec::new();
+        while writing.is_empty() && started.elapsed() < Duration::from_secs(20) {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            writing = temporary_files(run.path())
+                .into_iter()
+                .filter(|p| p.to_string_lossy().contains(".safetensors."))
+                .collect();
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if writing.is_empty() {
+            continue;
+        }
+        caught += 1;
+        for tmp in &writing {
+            // `.latest.safetensors.1234.tmp` replaces `latest.safetensors`
+            let name = tmp.file_name().unwrap().to_string_lossy();
+            let target = name
+                .trim_start_matches('.')
+                .split(".safetensors")
+                .next()
+                .unwrap();
+            let replaced = tmp.with_file_name(format!("{target}.safetensors"));
+            if replaced.exists() {
+                read_checkpoint(&replaced, &Device::Cpu).unwrap_or_else(|e| {
+                    panic!(
+                        "{} broken by a kill during its write: {e}",
+                        replaced.display()
+                    )
+                });
+            }
+        }
+        assert_checkpoints_load(run.path(), "after a kill during a checkpoint write");
+        if caught >= 3 {
+            break;
+        }
+    }
+    assert!(
+        caught > 0,
+        "no kill landed during a checkpoint write in 10 tries"
+    );
+    // a later run finishes, and it removes nothing it should keep
+    let target = (epochs_done(run.path()) + 1).to_string();
+    ok(xray_gan()
+        .args(["train", "--resume", "--epochs", &target, "--out"])
+        .arg(run.path())
+        .output()
+        .unwrap());
+    read_checkpoint(&run.path().join("model.safetensors"), &Device::Cpu).unwrap();
+}
+
 /// The bytes of every file under `dir`, by relative path.
 fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut files = std::collections::BTreeMap::new();
@@ -301,6 +386,69 @@ fn an_output_folder_that_cannot_be_created_is_named() {
 }
 
 #[test]
+fn unreadable_images_are_skipped_counted_and_named_or_stop_a_strict_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let normal = dir.path().join("data/train/NORMAL");
+    std::fs::create_dir_all(&normal).unwrap();
+    std::fs::create_dir_all(dir.path().join("data/train/ABNORMAL")).unwrap();
+    for i in 0..12u8 {
+        image::GrayImage::from_fn(24, 24, |x, y| image::Luma([(x * 9 + y * 3) as u8 ^ i]))
+            .save(normal.join(format!("img{i:02}.png")))
+            .unwrap();
+    }
+    std::fs::write(normal.join("zz-empty.png"), b"").unwrap();
+    std::fs::write(normal.join("zz-text.png"), b"I am not a picture").unwrap();
+    std::fs::write(normal.join("notes.txt"), b"not an image").unwrap();
+    let train = |strict: bool| {
+        let mut c = xray_gan();
+        c.args([
+            "train",
+            "--model",
+            "bigan",
+            "--normal-class",
+            "NORMAL",
+            "--image-size",
+            "32",
+        ])
+        .args([
+            "--width",
+            "8",
+            "--batch-size",
+            "4",
+            "--epochs",
+            "1",
+            "--cache-dir",
+            "none",
+        ])
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .arg("--out")
+        .arg(dir.path().join(if strict { "strict" } else { "run" }));
+        if strict {
+            c.arg("--strict");
+        }
+        c.output().unwrap()
+    };
+    let out = train(false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // the listing's skip (a non-image file) and the loader's (two unreadable PNGs), each counted
+    // and the first named
+    assert!(
+        stderr.contains("left out 1 listed entries") && stderr.contains("notes.txt"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("skipped 2 of 14 images") && stderr.contains("zz-empty.png"),
+        "{stderr}"
+    );
+    let out = train(true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("zz-empty.png"), "{stderr}");
+}
+
+#[test]
 fn bad_input_exits_with_code_2_and_names_the_problem() {
     let run = tempfile::tempdir().unwrap();
     let missing = run.path().join("no-such-data");
@@ -314,6 +462,35 @@ fn bad_input_exits_with_code_2_and_names_the_problem() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no-such-data"), "{stderr}");
+
+    // an empty folder, and a folder dataset whose normal class has no images
+    let empty = run.path().join("empty-data");
+    std::fs::create_dir(&empty).unwrap();
+    let only_abnormal = run.path().join("only-abnormal");
+    std::fs::create_dir_all(only_abnormal.join("train/NORMAL")).unwrap();
+    std::fs::create_dir_all(only_abnormal.join("train/FRACTURE")).unwrap();
+    image::GrayImage::new(8, 8)
+        .save(only_abnormal.join("train/FRACTURE/a.png"))
+        .unwrap();
+    for (data, expected) in [(&empty, "empty-data"), (&only_abnormal, "no normal images")] {
+        let out = xray_gan()
+            .args([
+                "train",
+                "--model",
+                "alpha-gan",
+                "--normal-class",
+                "NORMAL",
+                "--data",
+            ])
+            .arg(data)
+            .arg("--out")
+            .arg(run.path().join("r2"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
 
     let out = xray_gan()
         .args(["train", "--resume", "--out"])

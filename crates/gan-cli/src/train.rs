@@ -34,7 +34,11 @@ pub struct TrainArgs {
     /// Base width w of the networks (64 = the seed experiment; 16 trains on a laptop CPU).
     #[arg(long, default_value_t = 64)]
     width: usize,
-    /// Leave out the self-attention blocks (3x faster on a CPU at 64x64).
+    /// Size of the latent code z (128 = the seed experiment); a smaller code reconstructs less of
+    /// what it has not seen.
+    #[arg(long, default_value_t = 128)]
+    latent: usize,
+    /// Leave out the self-attention blocks (faster on a CPU at 64x64).
     #[arg(long)]
     no_self_attention: bool,
     /// Total epochs (with --resume: train until this many are done).
@@ -101,6 +105,7 @@ fn config_from(args: &TrainArgs) -> Result<TrainConfig> {
     config.model = ModelConfig {
         image_size: args.image_size,
         width: args.width,
+        latent: args.latent,
         self_attention: !args.no_self_attention,
         ..ModelConfig::default()
     };

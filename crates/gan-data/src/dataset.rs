@@ -44,8 +44,8 @@ impl DatasetFormat {
 
 /// Reads the sample table of the dataset at `root`.
 pub fn open_dataset(root: &Path, spec: &DatasetSpec) -> Result<SampleTable> {
-    match spec.format.resolve(root) {
-        DatasetFormat::Mura => read_mura(root, Listing::Auto),
+    let table = match spec.format.resolve(root) {
+        DatasetFormat::Mura => read_mura(root, Listing::Auto)?,
         _ => {
             let normal = spec.normal_class.as_deref().ok_or_else(|| {
                 DataError::layout(
@@ -53,7 +53,19 @@ pub fn open_dataset(root: &Path, spec: &DatasetSpec) -> Result<SampleTable> {
                     "an image folder needs the name of its normal class (--normal-class)",
                 )
             })?;
-            read_image_folder(root, normal)
+            read_image_folder(root, normal)?
         }
+    };
+    // entries left out before decoding (missing or malformed CSV rows, non-image files, links
+    // that are not files) are counted here; undecodable images are counted by the loader
+    if let Some(first) = table.skipped.first() {
+        tracing::warn!(
+            "{}: left out {} listed entries; first: {}: {}",
+            root.display(),
+            table.skipped.len(),
+            first.path.display(),
+            first.reason
+        );
     }
+    Ok(table)
 }
