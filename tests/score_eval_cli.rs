@@ -153,3 +153,54 @@ fn bad_scores_files_exit_with_code_2() {
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("config.json"));
 }
+
+#[test]
+fn eval_with_one_class_says_auroc_is_undefined_and_nan_scores_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let scores = dir.path().join("scores.csv");
+    let mut text = String::from("path,split,group,patient,study,label,l1\n");
+    for i in 0..6 {
+        text.push_str(&format!("n{i}.png,valid,HAND,p{i},s{i},0,0.{i}\n"));
+    }
+    std::fs::write(&scores, &text).unwrap();
+    let out = xray_gan()
+        .arg("eval")
+        .arg("--scores")
+        .arg(&scores)
+        .arg("--out")
+        .arg(dir.path().join("e"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let metrics: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("e/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let text = metrics.to_string();
+    // no AUROC is invented: every auroc is null and a reason is given
+    assert!(!text.contains("\"auroc\":0.5"), "{text}");
+    assert!(text.contains("\"auroc\":null"), "{text}");
+    assert!(text.contains("undefined"), "{text}");
+
+    text_with_nan(&scores);
+    let out = xray_gan()
+        .arg("eval")
+        .arg("--scores")
+        .arg(&scores)
+        .arg("--out")
+        .arg(dir.path().join("e2"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("line 3") && stderr.contains("l1"), "{stderr}");
+}
+
+fn text_with_nan(path: &std::path::Path) {
+    std::fs::write(
+        path,
+        "path,split,group,patient,study,label,l1\na.png,valid,HAND,p,s,0,0.1\nb.png,valid,HAND,p,s,1,NaN\n",
+    )
+    .unwrap();
+}
