@@ -163,20 +163,11 @@ fn eval_with_one_class_says_auroc_is_undefined_and_nan_scores_are_refused() {
         text.push_str(&format!("n{i}.png,valid,HAND,p{i},s{i},0,0.{i}\n"));
     }
     std::fs::write(&scores, &text).unwrap();
-    let out = xray_gan()
-        .arg("eval")
-        .arg("--scores")
-        .arg(&scores)
-        .arg("--out")
-        .arg(dir.path().join("e"))
-        .output()
-        .unwrap();
+    let out = eval(&scores, &dir.path().join("e"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let metrics: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.path().join("e/metrics.json")).unwrap(),
-    )
-    .unwrap();
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("e/metrics.json")).unwrap()).unwrap();
     let text = metrics.to_string();
     // no AUROC is invented: every auroc is null and a reason is given
     assert!(!text.contains("\"auroc\":0.5"), "{text}");
@@ -184,17 +175,13 @@ fn eval_with_one_class_says_auroc_is_undefined_and_nan_scores_are_refused() {
     assert!(text.contains("undefined"), "{text}");
 
     text_with_nan(&scores);
-    let out = xray_gan()
-        .arg("eval")
-        .arg("--scores")
-        .arg(&scores)
-        .arg("--out")
-        .arg(dir.path().join("e2"))
-        .output()
-        .unwrap();
+    let out = eval(&scores, &dir.path().join("e2"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("line 3") && stderr.contains("l1"), "{stderr}");
+    assert!(
+        stderr.contains("line 3") && stderr.contains("l1"),
+        "{stderr}"
+    );
 }
 
 fn text_with_nan(path: &std::path::Path) {
@@ -203,4 +190,15 @@ fn text_with_nan(path: &std::path::Path) {
         "path,split,group,patient,study,label,l1\na.png,valid,HAND,p,s,0,0.1\nb.png,valid,HAND,p,s,1,NaN\n",
     )
     .unwrap();
+}
+
+fn eval(scores: &std::path::Path, out: &std::path::Path) -> std::process::Output {
+    xray_gan()
+        .arg("eval")
+        .arg("--scores")
+        .arg(scores)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
 }

@@ -37,6 +37,17 @@ fn synth(dir: &Path) {
     );
 }
 
+/// Temporary data (synthesised), run and cache folders.
+fn folders() -> (tempfile::TempDir, tempfile::TempDir, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    synth(data.path());
+    (
+        data,
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    )
+}
+
 fn train_command(data: &Path, run: &Path, cache: &Path, epochs: u64) -> Command {
     let mut c = xray_gan();
     c.args([
@@ -76,10 +87,7 @@ fn ok(out: Output) -> String {
 
 #[test]
 fn train_writes_a_run_folder_and_resumes_to_more_epochs() {
-    let data = tempfile::tempdir().unwrap();
-    let run = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    synth(data.path());
+    let (data, run, cache) = folders();
     let stdout = ok(train_command(data.path(), run.path(), cache.path(), 1)
         .output()
         .unwrap());
@@ -124,10 +132,7 @@ fn epochs_done(run: &Path) -> usize {
 
 #[test]
 fn sigkill_at_random_moments_never_leaves_a_broken_checkpoint() {
-    let data = tempfile::tempdir().unwrap();
-    let run = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    synth(data.path());
+    let (data, run, cache) = folders();
     // 20 kills at pseudo-random moments from 50 ms to 1.5 s after start: start-up, data loading,
     // steps and the end-of-epoch writes (an epoch of this tiny run takes ~0.15 s, most of it
     // writing the 6.5 MB checkpoint twice). Every 5th time the resumed run is let finish.
@@ -200,10 +205,7 @@ fn temporary_files(run: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn sigkill_during_a_checkpoint_write_leaves_the_previous_checkpoint_intact() {
-    let data = tempfile::tempdir().unwrap();
-    let run = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    synth(data.path());
+    let (data, run, cache) = folders();
     ok(train_command(data.path(), run.path(), cache.path(), 1)
         .output()
         .unwrap());
@@ -298,10 +300,7 @@ fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
 #[cfg(unix)]
 #[test]
 fn a_full_disk_during_a_checkpoint_write_fails_clearly_and_loses_nothing() {
-    let data = tempfile::tempdir().unwrap();
-    let run = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    synth(data.path());
+    let (data, run, cache) = folders();
     ok(train_command(data.path(), run.path(), cache.path(), 1)
         .output()
         .unwrap());
