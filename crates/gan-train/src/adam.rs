@@ -35,6 +35,11 @@ impl Adam {
         })
     }
 
+    /// The variables this optimiser updates.
+    pub fn vars(&self) -> impl Iterator<Item = &Var> {
+        self.vars.iter().map(|(_, v)| v)
+    }
+
     /// One update from `grads`; variables without a gradient are left as they are.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.step += 1;

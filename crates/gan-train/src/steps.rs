@@ -1,7 +1,9 @@
 //! One training step of each model (SPEC §3), every player from a fresh forward pass, losses on
-//! numerically stable BCE-with-logits. Each player's optimiser only holds that player's variables,
+//! numerically stable BCE-with-logits. A loss with terms on different forward passes (D(x̂) and
+//! D(G(z)), say) is backpropagated one term at a time, so only one term's graph is in memory. Each player's optimiser only holds that player's variables,
 //! so a loss's gradients reaching other players change nothing there.
 
+use candle::backprop::GradStore;
 use candle::{DType, Device, Result, Tensor};
 use gan_models::loss::{bce_with_logits_to, l1};
 use gan_models::{AlphaGan, BiGan, GanModel};
@@ -32,6 +34,45 @@ fn with_noise(x: &Tensor, sd: f64, seed: u64) -> Result<Tensor> {
     let n = x.elem_count();
     let noise = normal_tensor((1, n), seed, x.device())?.reshape(x.shape())?;
     x.add(&(noise * sd)?)
+}
+
+/// Backpropagates the terms of a loss one after another and adds up the gradients of the
+/// variables `optimisers` update. Each term's graph is built by its closure only after the
+/// previous term's graph is gone, so the peak memory is one term's forward passes instead of all
+/// of them; the summed gradient equals the gradient of the summed loss. Returns the loss (the sum
+/// of the terms' values) and the gradients.
+fn backward_in_terms(
+    optimisers: &[&Adam],
+    terms: &[&dyn Fn() -> Result<Tensor>],
+) -> Result<(f32, GradStore)> {
+    let mut total: Option<GradStore> = None;
+    let mut loss = 0f32;
+    for term in terms {
+        let value = term()?;
+        loss += scalar(&value)?;
+        let grads = value.backward()?;
+        drop(value);
+        total = Some(match total {
+            None => grads,
+            Some(mut sum) => {
+                for var in optimisers.iter().flat_map(|o| o.vars()) {
+                    let v = var.as_tensor();
+                    if let Some(g) = grads.get(v) {
+                        let added = match sum.get(v) {
+                            Some(previous) => previous.add(g)?,
+                            None => g.clone(),
+                        };
+                        sum.insert(v, added);
+                    }
+                }
+                sum
+            }
+        });
+    }
+    match total {
+        Some(grads) => Ok((loss, grads)),
+        None => candle::bail!("a loss needs at least one term"),
+    }
 }
 
 fn scalar(t: &Tensor) -> Result<f32> {
@@ -70,39 +111,45 @@ pub fn alpha_gan_step(
         + bce_with_logits_to(&m.code_discriminator.forward(&z_hat)?, 1.0)?)?;
     opt_e.step(&loss_e.backward()?)?;
 
-    // G: λ·L1(x, x̂) + BCE(D(x̂), 1) + BCE(D(G(z)), 1), with the updated encoder's code
+    // G: λ·L1(x, x̂) + BCE(D(x̂), 1) + BCE(D(G(z)), 1), with the updated encoder's code; the
+    // x̂ and G(z) terms are backpropagated one after the other
     let z_hat = m
         .encoder
         .forward_t(x, false)?
         .sample(&noise.epsilon)?
         .detach();
-    let x_hat = m.generator.forward_t(&z_hat, true)?;
-    let x_gen = m.generator.forward_t(&noise.z, true)?;
-    let loss_g = ((l1(x, &x_hat)? * lambda)?
-        + bce_with_logits_to(
-            &m.discriminator.forward_t(&noisy(&x_hat, 1)?, true)?.logit,
-            1.0,
-        )?
-        + bce_with_logits_to(
+    let reconstruction_term = || -> Result<Tensor> {
+        let x_hat = m.generator.forward_t(&z_hat, true)?;
+        let realism = m.discriminator.forward_t(&noisy(&x_hat, 1)?, true)?.logit;
+        (l1(x, &x_hat)? * lambda)? + bce_with_logits_to(&realism, 1.0)?
+    };
+    let generation_term = || -> Result<Tensor> {
+        let x_gen = m.generator.forward_t(&noise.z, true)?;
+        bce_with_logits_to(
             &m.discriminator.forward_t(&noisy(&x_gen, 2)?, true)?.logit,
             1.0,
-        )?)?;
-    opt_g.step(&loss_g.backward()?)?;
+        )
+    };
+    let (loss_g, grads) = backward_in_terms(&[opt_g], &[&reconstruction_term, &generation_term])?;
+    opt_g.step(&grads)?;
+    drop(grads);
 
-    // D: BCE(D(x), 1) + BCE(D(x̂), 0) + BCE(D(G(z)), 0), with the updated generator's images
+    // D: BCE(D(x), 1) + BCE(D(x̂), 0) + BCE(D(G(z)), 0), with the updated generator's images,
+    // one term at a time
     let x_hat = m.generator.forward_t(&z_hat, false)?.detach();
     let x_gen = m.generator.forward_t(&noise.z, false)?.detach();
-    let loss_d =
-        (bce_with_logits_to(&m.discriminator.forward_t(&noisy(x, 3)?, true)?.logit, 1.0)?
-            + bce_with_logits_to(
-                &m.discriminator.forward_t(&noisy(&x_hat, 4)?, true)?.logit,
-                0.0,
-            )?
-            + bce_with_logits_to(
-                &m.discriminator.forward_t(&noisy(&x_gen, 5)?, true)?.logit,
-                0.0,
-            )?)?;
-    opt_d.step(&loss_d.backward()?)?;
+    let d_term = |input: &Tensor, k: u64, target: f64| -> Result<Tensor> {
+        let logit = m.discriminator.forward_t(&noisy(input, k)?, true)?.logit;
+        bce_with_logits_to(&logit, target)
+    };
+    let (loss_d, grads) = backward_in_terms(
+        &[opt_d],
+        &[&|| d_term(x, 3, 1.0), &|| d_term(&x_hat, 4, 0.0), &|| {
+            d_term(&x_gen, 5, 0.0)
+        }],
+    )?;
+    opt_d.step(&grads)?;
+    drop(grads);
 
     // C: BCE(C(ẑ), 0) + BCE(C(z), 1)
     let loss_c = (bce_with_logits_to(&m.code_discriminator.forward(&z_hat)?, 0.0)?
@@ -111,8 +158,8 @@ pub fn alpha_gan_step(
 
     Ok(vec![
         ("encoder", scalar(&loss_e)?),
-        ("generator", scalar(&loss_g)?),
-        ("discriminator", scalar(&loss_d)?),
+        ("generator", loss_g),
+        ("discriminator", loss_d),
         ("code_discriminator", scalar(&loss_c)?),
     ])
 }
@@ -131,37 +178,38 @@ pub fn bigan_step(
     let noisy =
         |t: &Tensor, k: u64| with_noise(t, noise.noise_sd, noise.noise_seed.wrapping_add(k));
 
+    // D, one term at a time
     let code = m.encoder.forward_t(x, false)?.mean.detach();
     let x_gen = m.generator.forward_t(&noise.z, false)?.detach();
-    let loss_d = (bce_with_logits_to(
-        &m.discriminator.forward_t(&noisy(x, 1)?, &code, true)?.logit,
-        1.0,
-    )? + bce_with_logits_to(
-        &m.discriminator
-            .forward_t(&noisy(&x_gen, 2)?, &noise.z, true)?
-            .logit,
-        0.0,
-    )?)?;
-    opt_d.step(&loss_d.backward()?)?;
+    let joint = |image: &Tensor, k: u64, z: &Tensor, target: f64| -> Result<Tensor> {
+        let logit = m.discriminator.forward_t(&noisy(image, k)?, z, true)?.logit;
+        bce_with_logits_to(&logit, target)
+    };
+    let (loss_d, grads) = backward_in_terms(
+        &[opt_d],
+        &[&|| joint(x, 1, &code, 1.0), &|| {
+            joint(&x_gen, 2, &noise.z, 0.0)
+        }],
+    )?;
+    opt_d.step(&grads)?;
+    drop(grads);
 
-    let code = m.encoder.forward_t(x, true)?.mean;
-    let x_gen = m.generator.forward_t(&noise.z, true)?;
-    let loss_ge = (bce_with_logits_to(
-        &m.discriminator
-            .forward_t(&noisy(&x_gen, 3)?, &noise.z, true)?
-            .logit,
-        1.0,
-    )? + bce_with_logits_to(
-        &m.discriminator.forward_t(&noisy(x, 4)?, &code, true)?.logit,
-        0.0,
-    )?)?;
-    let grads = loss_ge.backward()?;
+    // G and E together, one term at a time: the generator's term, then the encoder's
+    let generation_term = || -> Result<Tensor> {
+        let x_gen = m.generator.forward_t(&noise.z, true)?;
+        joint(&x_gen, 3, &noise.z, 1.0)
+    };
+    let encoding_term = || -> Result<Tensor> {
+        let code = m.encoder.forward_t(x, true)?.mean;
+        joint(x, 4, &code, 0.0)
+    };
+    let (loss_ge, grads) = backward_in_terms(&[opt_e, opt_g], &[&generation_term, &encoding_term])?;
     opt_e.step(&grads)?;
     opt_g.step(&grads)?;
 
     Ok(vec![
-        ("discriminator", scalar(&loss_d)?),
-        ("encoder_generator", scalar(&loss_ge)?),
+        ("discriminator", loss_d),
+        ("encoder_generator", loss_ge),
     ])
 }
 
