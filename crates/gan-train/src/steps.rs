@@ -1,7 +1,8 @@
 //! One training step of each model (SPEC §3), every player from a fresh forward pass, losses on
 //! numerically stable BCE-with-logits. A loss with terms on different forward passes (D(x̂) and
-//! D(G(z)), say) is backpropagated one term at a time, so only one term's graph is in memory. Each player's optimiser only holds that player's variables,
-//! so a loss's gradients reaching other players change nothing there.
+//! D(G(z)), say) is backpropagated one term at a time, so only one term's graph is in memory.
+//! Each player's optimiser only holds that player's variables, so a loss's gradients reaching
+//! other players change nothing there.
 
 use candle::backprop::GradStore;
 use candle::{DType, Device, Result, Tensor};
