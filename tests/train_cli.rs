@@ -272,7 +272,14 @@ fn sigkill_during_a_checkpoint_write_leaves_the_previous_checkpoint_intact() {
         caught > 0,
         "no kill landed during a checkpoint write in 10 tries"
     );
-    // a later run finishes, and it removes nothing it should keep
+    // a later run finishes and removes the temporary files killed runs left (one is planted, in
+    // case the last kill landed just after its rename)
+    std::fs::write(
+        run.path()
+            .join("checkpoints/.latest.safetensors.4000000.tmp"),
+        b"partial",
+    )
+    .unwrap();
     let target = (epochs_done(run.path()) + 1).to_string();
     ok(xray_gan()
         .args(["train", "--resume", "--epochs", &target, "--out"])
@@ -280,6 +287,10 @@ fn sigkill_during_a_checkpoint_write_leaves_the_previous_checkpoint_intact() {
         .output()
         .unwrap());
     read_checkpoint(&run.path().join("model.safetensors"), &Device::Cpu).unwrap();
+    assert_eq!(
+        temporary_files(run.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
 }
 
 /// The bytes of every file under `dir`, by relative path.

@@ -75,6 +75,25 @@ impl RunFolder {
         Ok(())
     }
 
+    /// Removes temporary files (`.NAME.PID.tmp`) that a killed run left in the run folder, its
+    /// checkpoints and samples; returns how many. Only files of other processes are touched, and
+    /// a run folder is one run's: two runs writing to the same folder are not supported anyway.
+    pub fn remove_stale_temporaries(&self) -> usize {
+        let own = format!(".{}.tmp", std::process::id());
+        let mut removed = 0;
+        for dir in [self.root.clone(), self.checkpoints(), self.samples()] {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let stale =
+                    name.starts_with('.') && name.ends_with(".tmp") && !name.ends_with(&own);
+                if stale && std::fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
     pub fn write_config(&self, config: &TrainConfig) -> Result<()> {
         let json = serde_json::to_vec_pretty(config).map_err(|e| TrainError::Run {
             path: self.config(),

@@ -223,6 +223,10 @@ pub fn train(
         });
     }
     folder.create()?;
+    let stale = folder.remove_stale_temporaries();
+    if stale > 0 {
+        tracing::info!("removed {stale} temporary files left by an interrupted run");
+    }
     folder.write_config(config)?;
     let data = load_training_data(config, options.progress)?;
     let mut trainer = Trainer::new(config, device)?;
