@@ -123,6 +123,22 @@ fn assert_checkpoints_load(run: &Path, when: &str) {
     }
 }
 
+/// `train --resume` for `more` epochs runs to the end and its final checkpoint loads.
+fn resume_to_the_end(run: &Path, more: usize, when: &str) {
+    let target = (epochs_done(run) + more).to_string();
+    let stdout = ok(xray_gan()
+        .args(["train", "--resume", "--epochs", &target, "--out"])
+        .arg(run)
+        .output()
+        .unwrap());
+    assert!(
+        stdout.contains(&format!("done: {target} epochs")),
+        "{when}: {stdout}"
+    );
+    read_checkpoint(&run.join("model.safetensors"), &Device::Cpu)
+        .unwrap_or_else(|e| panic!("{when}: the final checkpoint: {e}"));
+}
+
 /// Epochs the run folder's losses.csv records (one row each).
 fn epochs_done(run: &Path) -> usize {
     std::fs::read_to_string(run.join("losses.csv"))
@@ -172,32 +188,9 @@ fn sigkill_at_random_moments_never_leaves_a_broken_checkpoint() {
             continue; // killed before the run folder was written: nothing to resume
         }
         started_once = true;
-        let target = (epochs_done(run.path()) + 1).to_string();
-        let stdout = ok(xray_gan()
-            .args(["train", "--resume", "--epochs", &target, "--out"])
-            .arg(run.path())
-            .output()
-            .unwrap());
-        assert!(
-            stdout.contains(&format!("done: {target} epochs")),
-            "{when}: {stdout}"
-        );
-        read_checkpoint(&run.path().join("model.safetensors"), &Device::Cpu)
-            .unwrap_or_else(|e| panic!("{when}: the final checkpoint: {e}"));
+        resume_to_the_end(run.path(), 1, &when);
     }
     assert!(started_once, "no run ever started");
-    // the rows of losses.csv are the epochs the last checkpoint holds; two more finish cleanly
-    let target = (epochs_done(run.path()) + 2).to_string();
-    let stdout = ok(xray_gan()
-        .args(["train", "--resume", "--epochs", &target, "--out"])
-        .arg(run.path())
-        .output()
-        .unwrap());
-    assert!(
-        stdout.contains(&format!("done: {target} epochs")),
-        "{stdout}"
-    );
-    read_checkpoint(&run.path().join("model.safetensors"), &Device::Cpu).unwrap();
 }
 
 /// Temporary files (`.NAME.PID.tmp`) in the run folder or its checkpoints folder.
@@ -280,13 +273,7 @@ fn sigkill_during_a_checkpoint_write_leaves_the_previous_checkpoint_intact() {
         b"partial",
     )
     .unwrap();
-    let target = (epochs_done(run.path()) + 1).to_string();
-    ok(xray_gan()
-        .args(["train", "--resume", "--epochs", &target, "--out"])
-        .arg(run.path())
-        .output()
-        .unwrap());
-    read_checkpoint(&run.path().join("model.safetensors"), &Device::Cpu).unwrap();
+    resume_to_the_end(run.path(), 1, "after the kills during writes");
     assert_eq!(
         temporary_files(run.path()),
         Vec::<std::path::PathBuf>::new()
