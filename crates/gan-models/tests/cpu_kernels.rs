@@ -112,6 +112,10 @@ fn mismatched_channels_are_an_error_not_a_panic() {
     let x = random(&[1, 3, 8, 8], 1);
     assert!(gemm_conv::conv2d(&x, &random(&[2, 4, 4, 4], 2), 1, 2).is_err());
     assert!(gemm_conv::conv_transpose2d(&x, &random(&[4, 2, 4, 4], 2), 1, 2).is_err());
+    // stride 0, an empty input
+    assert!(gemm_conv::conv2d(&x, &random(&[2, 3, 4, 4], 2), 1, 0).is_err());
+    let empty = Tensor::zeros((1, 4, 0, 3), candle::DType::F32, &Device::Cpu).unwrap();
+    assert!(gemm_conv::conv_transpose2d(&empty, &random(&[4, 2, 4, 4], 2), 1, 2).is_err());
     // a kernel larger than the padded image
     assert!(gemm_conv::conv2d(&random(&[1, 1, 2, 2], 1), &random(&[1, 1, 4, 4], 2), 0, 1).is_err());
 }

@@ -28,6 +28,9 @@ struct Geometry {
 
 impl Geometry {
     fn out_hw(&self) -> Result<(usize, usize)> {
+        if self.stride == 0 {
+            candle::bail!("convolution: stride must be at least 1");
+        }
         let span = |n: usize| {
             (n + 2 * self.padding)
                 .checked_sub(self.kernel)
@@ -212,6 +215,9 @@ pub fn conv_transpose2d(
     let (in_c, out_c, kernel, _) = weight.dims4()?;
     if in_c != channels {
         candle::bail!("conv_transpose2d: input has {channels} channels, weight expects {in_c}");
+    }
+    if stride == 0 || height == 0 || width == 0 {
+        candle::bail!("conv_transpose2d: stride {stride} on a {height}x{width} input");
     }
     let span = |n: usize| ((n - 1) * stride + kernel).checked_sub(2 * padding);
     let (Some(out_h), Some(out_w)) = (span(height), span(width)) else {
