@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use crate::error::{DataError, Result};
-use crate::mura::{NOT_A_FILE, has_image_extension, sorted_entries};
-use crate::sample::{Label, Sample, SampleTable, Skipped, relative};
+use crate::mura::{image_or_skip, sorted_entries};
+use crate::sample::{Label, Sample, SampleTable, relative};
 
 /// Reads every image under `root/<split>/<class>/`. Images of `normal_class` are labelled normal,
 /// every other class abnormal. Files without an image extension are skipped and listed.
@@ -30,23 +30,10 @@ pub fn read_image_folder(root: &Path, normal_class: &str) -> Result<SampleTable>
             } else {
                 Label::Abnormal
             };
-            for file in sorted_entries(&class_dir)? {
-                if !file.is_file() {
-                    if !file.is_dir() {
-                        table.skipped.push(Skipped {
-                            path: file,
-                            reason: NOT_A_FILE.into(),
-                        });
-                    }
+            for entry in sorted_entries(&class_dir)? {
+                let Some(file) = image_or_skip(entry, &mut table.skipped) else {
                     continue;
-                }
-                if !has_image_extension(&file) {
-                    table.skipped.push(Skipped {
-                        path: file,
-                        reason: "not a .png/.jpg/.jpeg file".into(),
-                    });
-                    continue;
-                }
+                };
                 let view = file
                     .file_stem()
                     .map(|s| s.to_string_lossy().into_owned())

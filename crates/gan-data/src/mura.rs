@@ -262,11 +262,6 @@ fn sample_from_rel(
     })
 }
 
-/// Why an entry that is neither a file nor a folder is skipped. Walks have a fixed depth, so a
-/// symbolic link that loops cannot recurse: it, a dangling link and special files are skipped.
-pub(crate) const NOT_A_FILE: &str =
-    "not a regular file (a dangling or looping symbolic link, or a special file)";
-
 /// Sorted entries of a folder (files and folders), skipping hidden names.
 pub(crate) fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut entries: Vec<PathBuf> = fs::read_dir(dir)
@@ -279,8 +274,29 @@ pub(crate) fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(entries)
 }
 
+/// An entry of a study or class folder as an image to read, or `None`: a folder is passed over,
+/// anything else is added to `skipped` with its reason. Walks have a fixed depth, so a symbolic
+/// link that loops cannot recurse: it, a dangling link and special files are skipped and counted.
+pub(crate) fn image_or_skip(entry: PathBuf, skipped: &mut Vec<Skipped>) -> Option<PathBuf> {
+    let reason = if entry.is_file() {
+        if has_image_extension(&entry) {
+            return Some(entry);
+        }
+        "not a .png/.jpg/.jpeg file"
+    } else if entry.is_dir() {
+        return None;
+    } else {
+        "not a regular file (a dangling or looping symbolic link, or a special file)"
+    };
+    skipped.push(Skipped {
+        path: entry,
+        reason: reason.into(),
+    });
+    None
+}
+
 /// True for `.png`, `.jpg` and `.jpeg`, in any case.
-pub(crate) fn has_image_extension(path: &Path) -> bool {
+fn has_image_extension(path: &Path) -> bool {
     path.extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .is_some_and(|e| matches!(e.as_str(), "png" | "jpg" | "jpeg"))
@@ -298,23 +314,10 @@ fn walk_split(
         }
         for patient in sorted_entries(&part)?.into_iter().filter(|p| p.is_dir()) {
             for study in sorted_entries(&patient)?.into_iter().filter(|p| p.is_dir()) {
-                for file in sorted_entries(&study)? {
-                    if !file.is_file() {
-                        if !file.is_dir() {
-                            table.skipped.push(Skipped {
-                                path: file,
-                                reason: NOT_A_FILE.into(),
-                            });
-                        }
+                for entry in sorted_entries(&study)? {
+                    let Some(file) = image_or_skip(entry, &mut table.skipped) else {
                         continue;
-                    }
-                    if !has_image_extension(&file) {
-                        table.skipped.push(Skipped {
-                            path: file,
-                            reason: "not a .png/.jpg/.jpeg file".into(),
-                        });
-                        continue;
-                    }
+                    };
                     let rel = relative(dir, &file);
                     match sample_from_rel(dir, &rel, split, labels) {
                         Ok(sample) => table.samples.push(sample),
