@@ -26,7 +26,9 @@ pub use batcher::{Batch, Batcher, mix};
 pub use dataset::{DatasetFormat, DatasetSpec, open_dataset};
 pub use error::{DataError, Result};
 pub use folder::read_image_folder;
-pub use loader::{ImageSet, LoadOptions, LoadReport, load_images, write_atomically};
+pub use loader::{
+    ImageSet, LoadOptions, LoadReport, load_images, remove_stale_temporaries, write_atomically,
+};
 pub use mura::{
     BODY_PARTS, Listing, MURA_DIR, MURA_SPLITS, find_mura_dir, looks_like_mura, read_mura,
 };

@@ -316,6 +316,26 @@ fn read_cache(file: &Path, count: usize, size: usize) -> Option<Vec<Outcome>> {
     Some(outcomes)
 }
 
+/// Ends the name of the temporary file [`write_atomically`] writes first (`.NAME.PID.tmp`).
+const TEMPORARY_SUFFIX: &str = ".tmp";
+
+/// Removes the temporary files that [`write_atomically`] calls of other processes left in `dir`
+/// (a process killed mid-write cannot remove its own); returns how many. Call it only on a folder
+/// no other process is writing to.
+pub fn remove_stale_temporaries(dir: &Path) -> usize {
+    let own = format!(".{}{TEMPORARY_SUFFIX}", std::process::id());
+    let mut removed = 0;
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale =
+            name.starts_with('.') && name.ends_with(TEMPORARY_SUFFIX) && !name.ends_with(&own);
+        if stale && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder, synced, then renamed, so
 /// that `path` holds either its old content or the new one, never a part.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -327,7 +347,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = dir.join(format!(".{name}.{}{TEMPORARY_SUFFIX}", std::process::id()));
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(bytes)?;

@@ -75,23 +75,14 @@ impl RunFolder {
         Ok(())
     }
 
-    /// Removes temporary files (`.NAME.PID.tmp`) that a killed run left in the run folder, its
-    /// checkpoints and samples; returns how many. Only files of other processes are touched, and
-    /// a run folder is one run's: two runs writing to the same folder are not supported anyway.
+    /// Removes temporary files that a killed run left in the run folder, its checkpoints and
+    /// samples (every file here is written by [`gan_data::write_atomically`]); returns how many.
+    /// A run folder is one run's: two runs writing to the same folder are not supported anyway.
     pub fn remove_stale_temporaries(&self) -> usize {
-        let own = format!(".{}.tmp", std::process::id());
-        let mut removed = 0;
-        for dir in [self.root.clone(), self.checkpoints(), self.samples()] {
-            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let stale =
-                    name.starts_with('.') && name.ends_with(".tmp") && !name.ends_with(&own);
-                if stale && std::fs::remove_file(entry.path()).is_ok() {
-                    removed += 1;
-                }
-            }
-        }
-        removed
+        [self.root.clone(), self.checkpoints(), self.samples()]
+            .iter()
+            .map(|dir| gan_data::remove_stale_temporaries(dir))
+            .sum()
     }
 
     pub fn write_config(&self, config: &TrainConfig) -> Result<()> {
