@@ -17,6 +17,7 @@ use candle::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
+use super::cpu::{contiguous_f32, dot, softmax_row};
 use super::softmax::softmax_last_dim;
 
 /// A read-only matrix view: element (r, c) at `data[r·rs + c·cs]`.
@@ -53,7 +54,6 @@ impl<'a> View<'a> {
 
 /// `out` (m×n, row stride `out_rs`) = a (m×k) · b (k×n), or `+=` when `accumulate`; on this
 /// thread.
-#[allow(clippy::too_many_arguments)]
 fn matmul(
     out: &mut [f32],
     out_rs: usize,
@@ -91,31 +91,6 @@ fn matmul(
     }
 }
 
-/// e^x for x ≤ 0 (softmax after subtracting the row maximum), branch-free and in plain SSE2
-/// arithmetic (no `round`, no `mul_add`: on the baseline x86-64 target both are library calls)
-/// so that loops over it vectorise: x = j·ln2 + r with |r| ≤ ln2/2, e^r by a degree-6
-/// polynomial, 2^j from the exponent bits. Relative error below 5e-7 on [−87, 0]; inputs under
-/// −87 give e^−87 (≈ 1.6e−38).
-#[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
-    // adding 1.5·2^23 rounds to an integer (round-to-nearest of the float unit)
-    const ROUNDER: f32 = 12_582_912.0;
-    let x = if x < -87.0 { -87.0 } else { x };
-    let t = x * std::f32::consts::LOG2_E + ROUNDER;
-    let j = t - ROUNDER;
-    // the same integer from t's low mantissa bits (an `as i32` conversion would not vectorise)
-    let j_int = t.to_bits() as i32 - ROUNDER.to_bits() as i32;
-    let r = x - j * 0.693_145_75 - j * 1.428_606_8e-6;
-    let mut p = 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    f32::from_bits(((j_int + 127) as u32) << 23) * p
-}
-
 /// Rows `first..first + rows` of P = softmax(QᵀK) for one image into `p` (rows × N); q, k are
 /// (d, N).
 fn attention_rows(
@@ -133,50 +108,7 @@ fn attention_rows(
         cs: n,
     };
     matmul(p, n, false, (rows, n, d), q_rows, View::rows(k, n));
-    for row in p[..rows * n].chunks_mut(n) {
-        let max = lanes(row, f32::NEG_INFINITY, |m, v| if v > m { v } else { m })
-            .into_iter()
-            .fold(f32::NEG_INFINITY, f32::max);
-        row.iter_mut().for_each(|v| *v = exp_nonpositive(*v - max));
-        let sum: f32 = lanes(row, 0.0, |a, v| a + v).into_iter().sum();
-        let inv = 1.0 / sum;
-        row.iter_mut().for_each(|v| *v *= inv);
-    }
-}
-
-/// Folds `values` into 8 independent lanes (so the loop vectorises), the remainder into lane 0.
-#[inline(always)]
-fn lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> [f32; 8] {
-    let mut acc = [init; 8];
-    let chunks = values.chunks_exact(8);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for l in 0..8 {
-            acc[l] = f(acc[l], c[l]);
-        }
-    }
-    for &v in rest {
-        acc[0] = f(acc[0], v);
-    }
-    acc
-}
-
-/// Σ a·b in 8 lanes.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
+    p[..rows * n].chunks_mut(n).for_each(softmax_row);
 }
 
 /// Query rows per block: a block of P (64 × N floats, 256 KiB at N = 1024) stays in cache
@@ -205,16 +137,6 @@ fn dims(q: &Shape, k: &Shape, v: &Shape) -> Result<Dims> {
     })
 }
 
-fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle::bail!("attention: only f32 is supported on the CPU");
-    };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle::bail!("attention: inputs must be contiguous");
-    };
-    Ok(&data[start..end])
-}
-
 struct SpatialAttention;
 
 impl CustomOp3 for SpatialAttention {
@@ -232,7 +154,11 @@ impl CustomOp3 for SpatialAttention {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let d = dims(l1.shape(), l2.shape(), l3.shape())?;
-        let (q, k, v) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
+        let (q, k, v) = (
+            contiguous_f32(s1, l1, "attention")?,
+            contiguous_f32(s2, l2, "attention")?,
+            contiguous_f32(s3, l3, "attention")?,
+        );
         let (n, c, i) = (d.positions, d.channels, d.inner);
         let mut out = vec![0f32; d.batch * c * n];
         out.par_chunks_mut(c * n).enumerate().for_each_init(
@@ -363,26 +289,4 @@ pub fn composite(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
         .matmul(&v.transpose(1, 2)?.contiguous()?)?
         .transpose(1, 2)?
         .contiguous()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::exp_nonpositive;
-
-    #[test]
-    fn polynomial_exp_is_accurate_to_float_rounding() {
-        let mut worst = 0f32;
-        for i in 0..=200_000 {
-            let x = -100.0 * i as f32 / 200_000.0;
-            let (ours, std) = (exp_nonpositive(x), x.exp());
-            if x >= -87.0 {
-                worst = worst.max(((ours - std) / std).abs());
-            } else {
-                // clamped: at most e^-87, which a softmax cannot tell from 0
-                assert!(ours <= 1.7e-38, "e^{x}: {ours}");
-            }
-        }
-        assert!(worst < 5e-7, "worst relative error {worst}");
-        assert_eq!(exp_nonpositive(0.0), 1.0);
-    }
 }

@@ -14,6 +14,8 @@
 use candle::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::cpu::contiguous_f32;
+
 /// Geometry shared by a convolution's image side and its column side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Geometry {
@@ -58,16 +60,6 @@ impl Geometry {
             .checked_sub(self.padding)
             .filter(|&i| i < n)
     }
-}
-
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle::bail!("{op}: only f32 is supported on the CPU");
-    };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle::bail!("{op}: input must be contiguous");
-    };
-    Ok(&data[start..end])
 }
 
 /// (B, C, H, W) → (C·k·k, B·OH·OW).

@@ -3,6 +3,7 @@
 mod attention;
 pub mod attention_kernel;
 mod conv;
+mod cpu;
 pub mod gemm_conv;
 mod softmax;
 

@@ -2,13 +2,14 @@
 //!
 //! candle 0.11 offers a fused `softmax_last_dim` without backward (its gradient is silently
 //! missing) and a differentiable `softmax` built from five tensor ops, each a pass over memory.
-//! Self-attention at 32×32 applies softmax to (B, 1024, 1024) energies, where those passes
-//! dominated a generator step (profiled: 20× the cost of the same generator without attention).
-//! This op computes the forward in one pass per row and the gradient as
-//! ∂x = s ⊙ (∂s − Σ(∂s ⊙ s)). Other devices use the composite form.
+//! This op computes each row with the CPU kernels' vectorised softmax and the gradient as
+//! ∂x = s ⊙ (∂s − Σ(∂s ⊙ s)); other devices use the composite form. Self-attention's tensor-op
+//! form uses it (the fused attention kernel is tested against that form).
 
 use candle::{CpuStorage, CustomOp1, D, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
+
+use super::cpu::{contiguous_f32, softmax_row};
 
 struct SoftmaxLastDim;
 
@@ -18,27 +19,10 @@ impl CustomOp1 for SoftmaxLastDim {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle::bail!("softmax: only f32 is supported on the CPU");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle::bail!("softmax: input must be contiguous");
-        };
-        let data = &data[start..end];
+        let data = contiguous_f32(storage, layout, "softmax")?;
         let dim = layout.dims().last().copied().unwrap_or(1).max(1);
-        let mut out = vec![0f32; data.len()];
-        out.par_chunks_mut(dim)
-            .zip(data.par_chunks(dim))
-            .for_each(|(o, x)| {
-                let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0f32;
-                for (o, &v) in o.iter_mut().zip(x) {
-                    *o = (v - max).exp();
-                    sum += *o;
-                }
-                let inv = 1.0 / sum;
-                o.iter_mut().for_each(|v| *v *= inv);
-            });
+        let mut out = data.to_vec();
+        out.par_chunks_mut(dim).for_each(softmax_row);
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
