@@ -9,14 +9,8 @@ use std::time::Duration;
 use candle::{Device, Tensor};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gan_models::{ModelConfig, ModelKind};
+use gan_train::throughput::peak_rss_mib;
 use gan_train::{TrainConfig, Trainer};
-
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
 
 fn training(c: &mut Criterion) {
     let with_seed = std::env::var("XRAY_GAN_BENCH_SEED")
