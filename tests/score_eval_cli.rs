@@ -73,7 +73,7 @@ fn score_then_eval_writes_every_output() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "path,split,group,patient,study,label,l1,l2,fm_d3,fm_d4,fm_e,disc,l1_top1"
+        "path,split,group,patient,study,label,l1,l2,fm_d3,fm_d4,fm_e,disc,l1_top1,l1_top1_wide,dssim,dssim_top1"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert!(rows.iter().any(|r| r[1] == "calib" && r[5] == "0"));

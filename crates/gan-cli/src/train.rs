@@ -59,6 +59,9 @@ pub struct TrainArgs {
     /// Weight λ of Alpha-GAN's L1 reconstruction terms.
     #[arg(long, default_value_t = 0.01)]
     reconstruction_weight: f64,
+    /// Score with a moving average of the weights of this decay (0 = the last weights).
+    #[arg(long, default_value_t = 0.999)]
+    weight_average: f64,
     /// Instance noise on discriminator inputs at the first epoch, decaying to 0 (0 = off).
     #[arg(long, default_value_t = 0.0)]
     instance_noise: f64,
@@ -121,6 +124,7 @@ fn config_from(args: &TrainArgs) -> Result<TrainConfig> {
     config.seed = args.seed;
     config.reconstruction_weight = args.reconstruction_weight;
     config.instance_noise = args.instance_noise;
+    config.weight_average = args.weight_average;
     Ok(config)
 }
 

@@ -65,8 +65,17 @@ pub struct TrainConfig {
     /// decaying linearly to 0 at `instance_noise_epochs`; 0 disables it.
     pub instance_noise: f64,
     pub instance_noise_epochs: u64,
+    /// Decay of the moving average of the weights that scoring uses (`model.safetensors`,
+    /// `best.safetensors`); 0 scores the last weights instead.
+    #[serde(default = "default_weight_average")]
+    pub weight_average: f64,
     /// Version of the program that wrote this file.
     pub program_version: String,
+}
+
+/// EGBAD's decay.
+fn default_weight_average() -> f64 {
+    0.999
 }
 
 impl TrainConfig {
@@ -93,6 +102,7 @@ impl TrainConfig {
             reconstruction_weight: 0.01,
             instance_noise: 0.0,
             instance_noise_epochs: 10,
+            weight_average: default_weight_average(),
             program_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
@@ -118,6 +128,12 @@ impl TrainConfig {
             return bad(format!(
                 "calibration fraction must be in [0, 0.9), got {}",
                 self.data.calibration_fraction
+            ));
+        }
+        if !(0.0..1.0).contains(&self.weight_average) {
+            return bad(format!(
+                "weight-average decay must be in [0, 1), got {}",
+                self.weight_average
             ));
         }
         if self.instance_noise < 0.0 || self.reconstruction_weight < 0.0 {

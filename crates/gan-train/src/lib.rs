@@ -13,6 +13,7 @@
 mod adam;
 mod config;
 mod data;
+mod ema;
 mod error;
 mod run_folder;
 mod samples;
@@ -23,6 +24,7 @@ mod trainer;
 pub use adam::Adam;
 pub use config::{DataConfig, OptimiserConfig, TrainConfig};
 pub use data::{TRAIN_SPLIT, TrainingData, load_training_data, preprocess_of};
+pub use ema::WeightAverage;
 pub use error::{Result, TrainError};
 pub use run_folder::{LossRow, RunFolder, WhichWeights};
 pub use samples::{sample_diversity, write_sample_sheet};

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::adam::Adam;
 use crate::config::TrainConfig;
 use crate::data::{TrainingData, load_training_data};
+use crate::ema::WeightAverage;
 use crate::error::{Result, TrainError};
 use crate::run_folder::{LossRow, RunFolder};
 use crate::samples::{sample_diversity, write_sample_sheet};
@@ -67,6 +68,8 @@ pub struct TrainSummary {
 /// A model with one optimiser per player.
 pub struct Trainer {
     pub model: GanModel,
+    /// The moving average of `model`'s weights, when the configuration asks for one.
+    average: Option<WeightAverage>,
     optimisers: Vec<Adam>,
     config: TrainConfig,
     device: Device,
@@ -80,8 +83,14 @@ impl Trainer {
             .iter()
             .map(|p| Adam::new(p.trainable_vars(), config.optimiser))
             .collect::<candle::Result<Vec<_>>>()?;
+        let average = if config.weight_average > 0.0 {
+            Some(WeightAverage::new(&model, config.weight_average, device)?)
+        } else {
+            None
+        };
         Ok(Trainer {
             model,
+            average,
             optimisers,
             config: config.clone(),
             device: device.clone(),
@@ -117,7 +126,15 @@ impl Trainer {
                 });
             }
         }
+        if let Some(average) = &mut self.average {
+            average.update(&self.model)?;
+        }
         Ok(losses)
+    }
+
+    /// The weights that scoring uses: the moving average when there is one, else the last.
+    pub fn scoring_model(&self) -> &GanModel {
+        self.average.as_ref().map_or(&self.model, |a| &a.model)
     }
 
     /// Optimiser moments as named tensors, for checkpoints.
@@ -134,7 +151,8 @@ impl Trainer {
             message: e.to_string(),
         })?;
         let steps: Vec<String> = self.optimisers.iter().map(|o| o.step.to_string()).collect();
-        let metadata = vec![
+        let mut tensors = self.optimiser_tensors();
+        let mut metadata = vec![
             ("train_state".to_string(), json),
             ("optimiser_steps".to_string(), steps.join(",")),
             (
@@ -142,7 +160,11 @@ impl Trainer {
                 serde_json::to_string(&self.config).unwrap_or_default(),
             ),
         ];
-        save_checkpoint(path, &self.model, &self.optimiser_tensors(), &metadata)?;
+        if let Some(average) = &self.average {
+            tensors.extend(average.tensors());
+            metadata.push(("weight_average_updates".into(), average.updates.to_string()));
+        }
+        save_checkpoint(path, &self.model, &tensors, &metadata)?;
         Ok(())
     }
 
@@ -173,6 +195,16 @@ impl Trainer {
         }
         for (opt, step) in self.optimisers.iter_mut().zip(steps) {
             opt.load_state("optim", step, &checkpoint.tensors)
+                .map_err(bad)?;
+        }
+        if let Some(average) = &mut self.average {
+            let updates = checkpoint
+                .metadata
+                .get("weight_average_updates")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            average
+                .restore(&self.model, &checkpoint.tensors, updates)
                 .map_err(bad)?;
         }
         Ok(state)
@@ -360,8 +392,9 @@ fn finish_epoch(
 ) -> Result<()> {
     let config = &trainer.config;
     let epoch = state.epoch;
+    let scoring = trainer.scoring_model();
     let calibration_l1 = calibration_l1(
-        &trainer.model,
+        scoring,
         &data.calibration,
         config.batch_size,
         &trainer.device,
@@ -371,7 +404,7 @@ fn finish_epoch(
     } else {
         &data.calibration
     };
-    let generated = generated_samples(&trainer.model, fixed_z)?;
+    let generated = generated_samples(scoring, fixed_z)?;
     let diversity = sample_diversity(&generated, shown)?;
     if diversity < 0.1 {
         tracing::warn!(
@@ -379,12 +412,7 @@ fn finish_epoch(
             diversity * 100.0
         );
     }
-    write_sample_sheet(
-        &folder.sample_sheet(epoch),
-        &trainer.model,
-        shown,
-        &generated,
-    )?;
+    write_sample_sheet(&folder.sample_sheet(epoch), scoring, shown, &generated)?;
     let count = state.batch_in_epoch.max(1) as f64;
     state.rows.push(LossRow {
         epoch,
@@ -411,14 +439,14 @@ fn finish_epoch(
     folder.write_losses(&state.rows)?;
     save_checkpoint(
         &folder.model(),
-        &trainer.model,
+        scoring,
         &[],
         &[("epoch".into(), epoch.to_string())],
     )?;
     if improved {
         save_checkpoint(
             &folder.best(),
-            &trainer.model,
+            scoring,
             &[],
             &[("epoch".into(), epoch.to_string())],
         )?;

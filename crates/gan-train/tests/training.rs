@@ -202,18 +202,21 @@ fn an_interrupted_and_resumed_run_equals_an_uninterrupted_one() {
         &Device::Cpu,
     )
     .unwrap();
-    let moments = |c: &gan_models::Checkpoint| -> Vec<(String, Vec<f32>)> {
+    // optimiser moments and the moving average of the weights
+    let saved = |c: &gan_models::Checkpoint, prefix: &str| -> Vec<(String, Vec<f32>)> {
         let mut v: Vec<_> = c
             .tensors
             .iter()
-            .filter(|(n, _)| n.starts_with("optim."))
+            .filter(|(n, _)| n.starts_with(prefix))
             .map(|(n, t)| (n.clone(), t.flatten_all().unwrap().to_vec1().unwrap()))
             .collect();
         v.sort_by(|x, y| x.0.cmp(&y.0));
         v
     };
-    assert!(!moments(&a).is_empty());
-    assert_eq!(moments(&a), moments(&b));
+    for prefix in ["optim.", "ema."] {
+        assert!(!saved(&a, prefix).is_empty(), "{prefix}");
+        assert_eq!(saved(&a, prefix), saved(&b, prefix), "{prefix}");
+    }
 }
 
 #[test]
