@@ -9,7 +9,7 @@ use gan_data::{
     Batcher, DatasetFormat, DatasetSpec, ImageSet, LoadOptions, Sample, load_images, open_dataset,
 };
 use gan_metrics::{CALIBRATION_SPLIT, ScoreRow, ScoreWriter};
-use gan_models::{GanModel, Statistic, select_device};
+use gan_models::{GanModel, select_device};
 use gan_train::{RunFolder, WhichWeights, load_training_data, preprocess_of};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -133,7 +133,7 @@ pub fn score_run(
         progress: true,
     };
     let images = load_images(&table.samples, &options)?;
-    let names: Vec<&str> = Statistic::ALL.iter().map(|s| s.name()).collect();
+    let names: Vec<&str> = model.statistics().iter().map(|s| s.name()).collect();
     let mut out = ScoreWriter::create(out_path, &names)?;
     let bar = ProgressBar::new((images.len() + calibration.len()) as u64).with_style(
         ProgressStyle::with_template("scoring {bar:30} {pos}/{len} images  {per_sec}  eta {eta}")

@@ -46,8 +46,9 @@ pub struct TrainArgs {
     epochs: Option<u64>,
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
-    #[arg(long, default_value_t = 1e-4)]
-    lr: f64,
+    /// Adam learning rate (default: the model's paper's, 1e-4; GANomaly 2e-4).
+    #[arg(long)]
+    lr: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// auto, cpu, cuda or cuda:N.
@@ -56,9 +57,14 @@ pub struct TrainArgs {
     /// Continue the run in --out from its latest checkpoint, with its own configuration.
     #[arg(long)]
     resume: bool,
-    /// Weight λ of Alpha-GAN's L1 reconstruction terms.
-    #[arg(long, default_value_t = 0.01)]
-    reconstruction_weight: f64,
+    /// Weight of the L1 reconstruction terms: Alpha-GAN's λ (default 0.01), GANomaly's contextual
+    /// weight (default 50).
+    #[arg(long)]
+    reconstruction_weight: Option<f64>,
+    /// f-AnoGAN: epochs of the WGAN-GP phase, the first ones; the rest train the encoder
+    /// (default: half of --epochs).
+    #[arg(long)]
+    gan_epochs: Option<u64>,
     /// Score with a moving average of the weights of this decay (0 = the last weights).
     #[arg(long, default_value_t = 0.999)]
     weight_average: f64,
@@ -120,9 +126,14 @@ fn config_from(args: &TrainArgs) -> Result<TrainConfig> {
     config.data.cache_dir = cache_dir(args.cache_dir.as_deref());
     config.epochs = args.epochs.unwrap_or(20);
     config.batch_size = args.batch_size;
-    config.optimiser.learning_rate = args.lr;
+    if let Some(lr) = args.lr {
+        config.optimiser.learning_rate = lr;
+    }
     config.seed = args.seed;
-    config.reconstruction_weight = args.reconstruction_weight;
+    if let Some(weight) = args.reconstruction_weight {
+        config.reconstruction_weight = weight;
+    }
+    config.gan_epochs = args.gan_epochs;
     config.instance_noise = args.instance_noise;
     config.weight_average = args.weight_average;
     Ok(config)

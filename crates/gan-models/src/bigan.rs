@@ -5,7 +5,7 @@ use candle::{Device, Result, Tensor};
 use crate::config::ModelConfig;
 use crate::networks::{Encoder, Generator, JointDiscriminator};
 use crate::player::Player;
-use crate::score::{ScoreBatch, ScoreInputs, compute};
+use crate::score::{ScoreBatch, ScoreInputs, Statistic, compute};
 
 #[derive(Debug, Clone)]
 pub struct BiGan {
@@ -18,6 +18,8 @@ pub struct BiGan {
 }
 
 impl BiGan {
+    pub const STATISTICS: [Statistic; 10] = Statistic::RECONSTRUCTION_AND_DISCRIMINATOR;
+
     pub fn new(config: &ModelConfig, device: &Device, seed: u64) -> Result<Self> {
         let players = [
             Player::new("encoder", device),
@@ -51,12 +53,19 @@ impl BiGan {
         let code_hat = self.encoder.forward_t(&x_hat, false)?;
         let d = self.discriminator.forward_t(x, &code.mean, false)?;
         let d_hat = self.discriminator.forward_t(&x_hat, &code.mean, false)?;
-        compute(ScoreInputs {
-            x,
-            reconstruction: &x_hat,
-            d_real: (&d.logit, &d.features.x3, &d.features.x4),
-            d_reconstructed: (&d_hat.features.x3, &d_hat.features.x4),
-            e_features: (&code.features.x4, &code_hat.features.x4),
-        })
+        compute(
+            &Self::STATISTICS,
+            ScoreInputs {
+                x,
+                reconstruction: &x_hat,
+                d_logit: Some(&d.logit),
+                d_features: Some([
+                    (&d.features.x3, &d_hat.features.x3),
+                    (&d.features.x4, &d_hat.features.x4),
+                ]),
+                e_features: Some((&code.features.x4, &code_hat.features.x4)),
+                codes: None,
+            },
+        )
     }
 }

@@ -14,6 +14,10 @@ pub enum ModelKind {
     AlphaGan,
     /// Encoder + generator + joint (image, code) discriminator.
     Bigan,
+    /// Encoder → generator → second encoder, with an image discriminator.
+    Ganomaly,
+    /// WGAN-GP generator and critic, then an encoder trained against them frozen.
+    FAnogan,
 }
 
 impl ModelKind {
@@ -21,8 +25,17 @@ impl ModelKind {
         match self {
             ModelKind::AlphaGan => "alpha-gan",
             ModelKind::Bigan => "bigan",
+            ModelKind::Ganomaly => "ganomaly",
+            ModelKind::FAnogan => "f-anogan",
         }
     }
+
+    pub const ALL: [ModelKind; 4] = [
+        ModelKind::AlphaGan,
+        ModelKind::Bigan,
+        ModelKind::Ganomaly,
+        ModelKind::FAnogan,
+    ];
 }
 
 impl std::fmt::Display for ModelKind {
@@ -34,13 +47,16 @@ impl std::fmt::Display for ModelKind {
 impl std::str::FromStr for ModelKind {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "alpha-gan" => Ok(ModelKind::AlphaGan),
-            "bigan" => Ok(ModelKind::Bigan),
-            other => Err(ModelError::Config(format!(
-                "unknown model kind {other:?}; expected alpha-gan or bigan"
-            ))),
-        }
+        ModelKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+                ModelError::Config(format!(
+                    "unknown model kind {s:?}; expected one of {}",
+                    names.join(", ")
+                ))
+            })
     }
 }
 

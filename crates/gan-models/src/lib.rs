@@ -4,8 +4,9 @@
 //! - Blocks ([`blocks`]): spectrally normalised convolutions, self-attention.
 //! - Networks ([`networks`]): [`Encoder`], [`Generator`], [`Discriminator`],
 //!   [`JointDiscriminator`], [`CodeDiscriminator`] around a shared conv trunk.
-//! - Bundles [`AlphaGan`] and [`BiGan`], one [`Player`] (VarMap) per network, behind [`GanModel`].
-//! - Scoring ([`Statistic`], [`ScoreBatch`]): l1, l2, fm_d3, fm_d4, fm_e, disc and the residual map.
+//! - Bundles [`AlphaGan`], [`BiGan`], [`Ganomaly`] and [`FAnogan`], one [`Player`] (VarMap) per
+//!   network, behind [`GanModel`].
+//! - Scoring ([`Statistic`], [`ScoreBatch`]): each model's statistics and the residual map.
 //! - Checkpoints ([`save_checkpoint`], [`read_checkpoint`]): safetensors with the config in metadata.
 //! - [`flops`]: counting the FLOPs of forward passes for throughput reports.
 //! - With the default `jemalloc` feature, jemalloc is the global allocator of every program that
@@ -22,7 +23,9 @@ mod checkpoint;
 mod config;
 mod device;
 mod error;
+pub mod f_anogan;
 pub mod flops;
+pub mod ganomaly;
 pub mod loss;
 mod model;
 pub mod networks;
@@ -35,6 +38,8 @@ pub use checkpoint::{Checkpoint, FORMAT, read_checkpoint, save_checkpoint};
 pub use config::{ModelConfig, ModelKind};
 pub use device::{device_name, select_device};
 pub use error::{ModelError, Result};
+pub use f_anogan::FAnogan;
+pub use ganomaly::{Ganomaly, GanomalyPass};
 pub use model::GanModel;
 pub use networks::{CodeDiscriminator, Discriminator, Encoder, Generator, JointDiscriminator};
 pub use player::{Player, is_trainable};

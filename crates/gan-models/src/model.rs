@@ -1,4 +1,6 @@
-//! `GanModel`: either detector behind one interface (build, players, reconstruct, score).
+//! `GanModel`: every detector behind one interface (build, players, reconstruct, score). A new
+//! kind is a bundle module, a [`ModelKind`] variant and one arm per method here; the training
+//! crate adds its step.
 
 use candle::{Device, Tensor};
 
@@ -6,14 +8,19 @@ use crate::alpha_gan::AlphaGan;
 use crate::bigan::BiGan;
 use crate::config::{ModelConfig, ModelKind};
 use crate::error::Result;
+use crate::f_anogan::FAnogan;
+use crate::ganomaly::Ganomaly;
+use crate::networks::Generator;
 use crate::player::Player;
-use crate::score::ScoreBatch;
+use crate::score::{ScoreBatch, Statistic};
 
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // one model per run: boxing would only add indirection
 pub enum GanModel {
     AlphaGan(AlphaGan),
     BiGan(BiGan),
+    Ganomaly(Ganomaly),
+    FAnogan(FAnogan),
 }
 
 impl GanModel {
@@ -23,6 +30,8 @@ impl GanModel {
         Ok(match kind {
             ModelKind::AlphaGan => GanModel::AlphaGan(AlphaGan::new(config, device, seed)?),
             ModelKind::Bigan => GanModel::BiGan(BiGan::new(config, device, seed)?),
+            ModelKind::Ganomaly => GanModel::Ganomaly(Ganomaly::new(config, device, seed)?),
+            ModelKind::FAnogan => GanModel::FAnogan(FAnogan::new(config, device, seed)?),
         })
     }
 
@@ -30,6 +39,8 @@ impl GanModel {
         match self {
             GanModel::AlphaGan(_) => ModelKind::AlphaGan,
             GanModel::BiGan(_) => ModelKind::Bigan,
+            GanModel::Ganomaly(_) => ModelKind::Ganomaly,
+            GanModel::FAnogan(_) => ModelKind::FAnogan,
         }
     }
 
@@ -37,6 +48,8 @@ impl GanModel {
         match self {
             GanModel::AlphaGan(m) => &m.config,
             GanModel::BiGan(m) => &m.config,
+            GanModel::Ganomaly(m) => &m.config,
+            GanModel::FAnogan(m) => &m.config,
         }
     }
 
@@ -44,6 +57,8 @@ impl GanModel {
         match self {
             GanModel::AlphaGan(m) => &m.players,
             GanModel::BiGan(m) => &m.players,
+            GanModel::Ganomaly(m) => &m.players,
+            GanModel::FAnogan(m) => &m.players,
         }
     }
 
@@ -57,6 +72,8 @@ impl GanModel {
         Ok(match self {
             GanModel::AlphaGan(m) => m.reconstruct(x, train)?,
             GanModel::BiGan(m) => m.reconstruct(x, train)?,
+            GanModel::Ganomaly(m) => m.reconstruct(x, train)?,
+            GanModel::FAnogan(m) => m.reconstruct(x, train)?,
         })
     }
 
@@ -66,6 +83,28 @@ impl GanModel {
         Ok(match self {
             GanModel::AlphaGan(m) => m.score(x)?,
             GanModel::BiGan(m) => m.score(x)?,
+            GanModel::Ganomaly(m) => m.score(x)?,
+            GanModel::FAnogan(m) => m.score(x)?,
         })
+    }
+
+    /// The statistics [`GanModel::score`] computes, in its order.
+    pub fn statistics(&self) -> &'static [Statistic] {
+        match self {
+            GanModel::AlphaGan(_) => &AlphaGan::STATISTICS,
+            GanModel::BiGan(_) => &BiGan::STATISTICS,
+            GanModel::Ganomaly(_) => &Ganomaly::STATISTICS,
+            GanModel::FAnogan(_) => &FAnogan::STATISTICS,
+        }
+    }
+
+    /// The network that maps a latent code to an image (GANomaly's decoder).
+    pub fn generator(&self) -> &Generator {
+        match self {
+            GanModel::AlphaGan(m) => &m.generator,
+            GanModel::BiGan(m) => &m.generator,
+            GanModel::Ganomaly(m) => &m.generator,
+            GanModel::FAnogan(m) => &m.generator,
+        }
     }
 }

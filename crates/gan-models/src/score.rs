@@ -34,10 +34,16 @@ pub enum Statistic {
     Dssim,
     /// mean of the largest 1 % of the structural-dissimilarity map
     DssimTop1,
+    /// GANomaly: mean squared distance between the code of x and the second encoder's code of x̂
+    Latent,
+    /// f-AnoGAN's anomaly score: `l2` + κ·`fm_d4` (κ = 1), the image and critic-feature residuals
+    Izif,
 }
 
 impl Statistic {
-    pub const ALL: [Statistic; 10] = [
+    /// What every model with an encoder, a generator and a classifying image discriminator
+    /// computes (BiGAN, Alpha-GAN).
+    pub const RECONSTRUCTION_AND_DISCRIMINATOR: [Statistic; 10] = [
         Statistic::L1,
         Statistic::L2,
         Statistic::FmD3,
@@ -48,6 +54,22 @@ impl Statistic {
         Statistic::L1Top1Wide,
         Statistic::Dssim,
         Statistic::DssimTop1,
+    ];
+
+    /// Every statistic of any model.
+    pub const ALL: [Statistic; 12] = [
+        Statistic::L1,
+        Statistic::L2,
+        Statistic::FmD3,
+        Statistic::FmD4,
+        Statistic::FmE,
+        Statistic::Disc,
+        Statistic::L1Top1,
+        Statistic::L1Top1Wide,
+        Statistic::Dssim,
+        Statistic::DssimTop1,
+        Statistic::Latent,
+        Statistic::Izif,
     ];
 
     /// Column name in `scores.csv`.
@@ -63,6 +85,8 @@ impl Statistic {
             Statistic::L1Top1Wide => "l1_top1_wide",
             Statistic::Dssim => "dssim",
             Statistic::DssimTop1 => "dssim_top1",
+            Statistic::Latent => "latent",
+            Statistic::Izif => "izif",
         }
     }
 }
@@ -70,70 +94,105 @@ impl Statistic {
 /// Scores of one batch.
 #[derive(Debug, Clone)]
 pub struct ScoreBatch {
-    /// `values[s][i]`: statistic `Statistic::ALL[s]` of image `i`.
+    /// The model's statistics, in its order (the columns of `scores.csv`).
+    pub statistics: Vec<Statistic>,
+    /// `values[s][i]`: statistic `statistics[s]` of image `i`.
     pub values: Vec<Vec<f32>>,
     /// |x − x̂|, `(B, C, S, S)`: the anomaly map.
     pub residual: Tensor,
-    /// x̂ = G(E(x)), `(B, C, S, S)`.
+    /// x̂, `(B, C, S, S)`.
     pub reconstruction: Tensor,
 }
 
 impl ScoreBatch {
+    /// The values of `statistic`; empty when the model does not compute it.
     pub fn get(&self, statistic: Statistic) -> &[f32] {
-        let i = Statistic::ALL
+        self.statistics
             .iter()
             .position(|&s| s == statistic)
-            .unwrap_or(0);
-        &self.values[i]
+            .map_or(&[], |i| &self.values[i])
     }
 }
 
-/// What scoring needs from a model's forward passes in eval mode.
+/// What scoring needs from a model's forward passes in eval mode; a model leaves out what it does
+/// not have and asks only for the statistics its parts allow.
 pub(crate) struct ScoreInputs<'a> {
     pub x: &'a Tensor,
     pub reconstruction: &'a Tensor,
-    pub d_real: (&'a Tensor, &'a Tensor, &'a Tensor),
-    pub d_reconstructed: (&'a Tensor, &'a Tensor),
-    pub e_features: (&'a Tensor, &'a Tensor),
+    /// Realism logit D(x) of a classifying discriminator.
+    pub d_logit: Option<&'a Tensor>,
+    /// Image-discriminator features (x3, x4) of x and of x̂.
+    pub d_features: Option<[(&'a Tensor, &'a Tensor); 2]>,
+    /// Encoder trunk features x4 of x and of x̂.
+    pub e_features: Option<(&'a Tensor, &'a Tensor)>,
+    /// Code of x and the second encoder's code of x̂.
+    pub codes: Option<(&'a Tensor, &'a Tensor)>,
 }
 
 fn mean_squared(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     per_item_mean(&a.sub(b)?.sqr()?)
 }
 
-pub(crate) fn compute(inputs: ScoreInputs) -> Result<ScoreBatch> {
+fn column(t: &Tensor) -> Result<Vec<f32>> {
+    t.to_dtype(candle::DType::F32)?.to_vec1::<f32>()
+}
+
+fn missing<T>(statistic: Statistic) -> Result<T> {
+    candle::bail!(
+        "statistic {} needs a network this model does not have",
+        statistic.name()
+    )
+}
+
+/// Computes `wanted`, in that order.
+pub(crate) fn compute(wanted: &[Statistic], inputs: ScoreInputs) -> Result<ScoreBatch> {
     let residual = inputs.x.sub(inputs.reconstruction)?.abs()?;
-    let (logit, x3, x4) = inputs.d_real;
-    let (x3_hat, x4_hat) = inputs.d_reconstructed;
-    let columns = [
-        per_item_mean(&residual)?,
-        per_item_mean(&residual.sqr()?)?,
-        mean_squared(x3, x3_hat)?,
-        mean_squared(x4, x4_hat)?,
-        mean_squared(inputs.e_features.0, inputs.e_features.1)?,
-        candle_nn::ops::sigmoid(logit)?.affine(-1.0, 1.0)?,
-    ];
-    let mut values = columns
-        .iter()
-        .map(|c| c.to_dtype(candle::DType::F32)?.to_vec1::<f32>())
-        .collect::<Result<Vec<_>>>()?;
-    values.push(top_percent_mean(
-        &residual.avg_pool2d_with_stride(3, 1)?,
-        0.01,
-    )?);
-    let wide = (residual.dim(3)? / 8).max(3);
-    values.push(top_percent_mean(
-        &residual.avg_pool2d_with_stride(wide, 1)?,
-        0.01,
-    )?);
-    let dissimilarity = structural_dissimilarity(inputs.x, inputs.reconstruction, 7)?;
-    values.push(
-        per_item_mean(&dissimilarity)?
-            .to_dtype(candle::DType::F32)?
-            .to_vec1::<f32>()?,
-    );
-    values.push(top_percent_mean(&dissimilarity, 0.01)?);
+    let mut dissimilarity: Option<Tensor> = None;
+    let mut values = Vec::with_capacity(wanted.len());
+    for &statistic in wanted {
+        let features = |depth: usize| match inputs.d_features {
+            Some(pairs) => mean_squared(pairs[depth].0, pairs[depth].1),
+            None => missing(statistic),
+        };
+        values.push(match statistic {
+            Statistic::L1 => column(&per_item_mean(&residual)?)?,
+            Statistic::L2 => column(&per_item_mean(&residual.sqr()?)?)?,
+            Statistic::FmD3 => column(&features(0)?)?,
+            Statistic::FmD4 => column(&features(1)?)?,
+            Statistic::Izif => column(&(per_item_mean(&residual.sqr()?)? + features(1)?)?)?,
+            Statistic::FmE => match inputs.e_features {
+                Some((a, b)) => column(&mean_squared(a, b)?)?,
+                None => missing(statistic)?,
+            },
+            Statistic::Latent => match inputs.codes {
+                Some((a, b)) => column(&mean_squared(a, b)?)?,
+                None => missing(statistic)?,
+            },
+            Statistic::Disc => match inputs.d_logit {
+                Some(logit) => column(&candle_nn::ops::sigmoid(logit)?.affine(-1.0, 1.0)?)?,
+                None => missing(statistic)?,
+            },
+            Statistic::L1Top1 => top_percent_mean(&residual.avg_pool2d_with_stride(3, 1)?, 0.01)?,
+            Statistic::L1Top1Wide => {
+                let wide = (residual.dim(3)? / 8).max(3);
+                top_percent_mean(&residual.avg_pool2d_with_stride(wide, 1)?, 0.01)?
+            }
+            Statistic::Dssim | Statistic::DssimTop1 => {
+                let map = match &dissimilarity {
+                    Some(map) => map.clone(),
+                    None => structural_dissimilarity(inputs.x, inputs.reconstruction, 7)?,
+                };
+                dissimilarity = Some(map.clone());
+                if statistic == Statistic::Dssim {
+                    column(&per_item_mean(&map)?)?
+                } else {
+                    top_percent_mean(&map, 0.01)?
+                }
+            }
+        });
+    }
     Ok(ScoreBatch {
+        statistics: wanted.to_vec(),
         values,
         residual,
         reconstruction: inputs.reconstruction.clone(),

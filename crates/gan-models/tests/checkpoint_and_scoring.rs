@@ -22,14 +22,15 @@ fn batch() -> Tensor {
 
 #[test]
 fn scoring_twice_gives_identical_numbers_and_valid_ranges() {
-    for kind in [ModelKind::AlphaGan, ModelKind::Bigan] {
+    for kind in ModelKind::ALL {
         let model = GanModel::new(kind, &tiny(), &Device::Cpu, 11).unwrap();
         let x = batch();
         let a = model.score(&x).unwrap();
         let b = model.score(&x).unwrap();
         assert_eq!(a.values, b.values, "{kind}");
-        assert_eq!(a.values.len(), Statistic::ALL.len());
-        for (s, column) in Statistic::ALL.iter().zip(&a.values) {
+        assert_eq!(a.statistics, model.statistics(), "{kind}");
+        assert_eq!(a.values.len(), model.statistics().len());
+        for (s, column) in a.statistics.iter().zip(&a.values) {
             assert_eq!(column.len(), 4);
             assert!(
                 column.iter().all(|v| v.is_finite() && *v >= 0.0),
@@ -37,6 +38,34 @@ fn scoring_twice_gives_identical_numbers_and_valid_ranges() {
             );
         }
         assert!(a.get(Statistic::Disc).iter().all(|v| *v <= 1.0));
+        // every model has the reconstruction statistics; the paper's own score comes first
+        for s in [
+            Statistic::L1,
+            Statistic::L2,
+            Statistic::L1Top1,
+            Statistic::Dssim,
+        ] {
+            assert_eq!(a.get(s).len(), 4, "{kind} {s:?}");
+        }
+        match kind {
+            ModelKind::Ganomaly => assert_eq!(a.statistics[0], Statistic::Latent),
+            ModelKind::FAnogan => {
+                assert_eq!(a.statistics[0], Statistic::Izif);
+                assert!(
+                    a.get(Statistic::Disc).is_empty(),
+                    "a critic is no classifier"
+                );
+                for ((izif, l2), fm) in a
+                    .get(Statistic::Izif)
+                    .iter()
+                    .zip(a.get(Statistic::L2))
+                    .zip(a.get(Statistic::FmD4))
+                {
+                    assert!((izif - (l2 + fm)).abs() < 1e-5, "izif = l2 + fm_d4");
+                }
+            }
+            _ => assert_eq!(a.statistics[0], Statistic::L1),
+        }
         // l1 and l2 are the mean and mean square of the residual map
         let residual: Vec<f32> = a
             .residual
@@ -86,7 +115,7 @@ fn scoring_twice_gives_identical_numbers_and_valid_ranges() {
 #[test]
 fn save_then_load_reproduces_scores_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    for kind in [ModelKind::AlphaGan, ModelKind::Bigan] {
+    for kind in ModelKind::ALL {
         let model = GanModel::new(kind, &tiny(), &Device::Cpu, 21).unwrap();
         // move BatchNorm statistics and spectral-norm vectors away from their initial values
         let x = batch();

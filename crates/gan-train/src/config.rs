@@ -59,8 +59,13 @@ pub struct TrainConfig {
     /// Total epochs (a resumed run trains until this many are done).
     pub epochs: u64,
     pub seed: u64,
-    /// Weight λ of the L1 reconstruction terms of Alpha-GAN.
+    /// Weight of the L1 reconstruction terms: Alpha-GAN's λ, GANomaly's contextual weight.
     pub reconstruction_weight: f64,
+    /// f-AnoGAN: how many epochs, the first ones, train the WGAN-GP; the epochs after them train
+    /// the encoder with G and the critic frozen. Unset: half of the epochs, fixed in
+    /// `config.json` when the run starts (so that resuming with more epochs keeps the phases).
+    #[serde(default)]
+    pub gan_epochs: Option<u64>,
     /// Standard deviation of Gaussian noise added to discriminator image inputs at epoch 0,
     /// decaying linearly to 0 at `instance_noise_epochs`; 0 disables it.
     pub instance_noise: f64,
@@ -95,11 +100,28 @@ impl TrainConfig {
                 cache_dir: None,
                 augmentation: Augmentation::default(),
             },
-            optimiser: OptimiserConfig::default(),
+            optimiser: match kind {
+                // WGAN-GP's: Adam lr 1e-4, betas 0 / 0.9
+                ModelKind::FAnogan => OptimiserConfig {
+                    beta1: 0.0,
+                    beta2: 0.9,
+                    ..OptimiserConfig::default()
+                },
+                // GANomaly's: lr 2e-4
+                ModelKind::Ganomaly => OptimiserConfig {
+                    learning_rate: 2e-4,
+                    ..OptimiserConfig::default()
+                },
+                _ => OptimiserConfig::default(),
+            },
             batch_size: 64,
             epochs: 20,
             seed: 0,
-            reconstruction_weight: 0.01,
+            reconstruction_weight: match kind {
+                ModelKind::Ganomaly => 50.0,
+                _ => 0.01,
+            },
+            gan_epochs: None,
             instance_noise: 0.0,
             instance_noise_epochs: 10,
             weight_average: default_weight_average(),
@@ -140,6 +162,16 @@ impl TrainConfig {
             return bad("instance noise and reconstruction weight cannot be negative".into());
         }
         Ok(())
+    }
+
+    /// f-AnoGAN: epochs of the GAN phase.
+    pub fn gan_epochs(&self) -> u64 {
+        self.gan_epochs.unwrap_or(self.epochs / 2)
+    }
+
+    /// f-AnoGAN: whether `epoch` trains the encoder (else the GAN).
+    pub fn in_encoder_phase(&self, epoch: u64) -> bool {
+        epoch >= self.gan_epochs()
     }
 
     /// Instance-noise standard deviation during `epoch`.

@@ -4,10 +4,12 @@
 //! Each player's optimiser only holds that player's variables, so a loss's gradients reaching
 //! other players change nothing there.
 
+use std::cell::Cell;
+
 use candle::backprop::GradStore;
 use candle::{DType, Device, Result, Tensor};
 use gan_models::loss::{bce_with_logits_to, l1};
-use gan_models::{AlphaGan, BiGan, GanModel};
+use gan_models::{AlphaGan, BiGan, FAnogan, GanModel, Ganomaly};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -214,21 +216,240 @@ pub fn bigan_step(
     ])
 }
 
+/// GANomaly's loss weights (the paper's): adversarial feature matching and latent L2; the
+/// contextual L1 weight is the run's reconstruction weight (50 by default for GANomaly).
+const GANOMALY_ADVERSARIAL: f64 = 1.0;
+const GANOMALY_LATENT: f64 = 1.0;
+
+fn mean_squared(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    a.sub(b)?.sqr()?.mean_all()
+}
+
+/// GANomaly: the generator chain (E, G, E′ together) on
+/// w_adv·‖f(x) − f(x̂)‖² + w_con·L1(x, x̂) + w_enc·‖E(x) − E′(x̂)‖², f the discriminator's trunk
+/// features; then D on BCE(D(x), 1) + BCE(D(x̂), 0).
+pub fn ganomaly_step(
+    m: &Ganomaly,
+    optimisers: &mut [Adam],
+    x: &Tensor,
+    noise: &StepNoise,
+    contextual_weight: f64,
+) -> Result<StepLosses> {
+    let [opt_e, opt_g, opt_e2, opt_d] = optimisers else {
+        candle::bail!("GANomaly needs 4 optimisers, got {}", optimisers.len())
+    };
+    let noisy =
+        |t: &Tensor, k: u64| with_noise(t, noise.noise_sd, noise.noise_seed.wrapping_add(k));
+
+    let real_features = m
+        .discriminator
+        .forward_t(&noisy(x, 1)?, true)?
+        .features
+        .x4
+        .detach();
+    let pass = m.pass(x, true)?;
+    let fake_features = m
+        .discriminator
+        .forward_t(&noisy(&pass.reconstruction, 2)?, true)?
+        .features
+        .x4;
+    let loss_g = ((mean_squared(&real_features, &fake_features)? * GANOMALY_ADVERSARIAL)?
+        + (l1(x, &pass.reconstruction)? * contextual_weight)?
+        + (mean_squared(&pass.code, &pass.second_code)? * GANOMALY_LATENT)?)?;
+    let grads = loss_g.backward()?;
+    opt_e.step(&grads)?;
+    opt_g.step(&grads)?;
+    opt_e2.step(&grads)?;
+    drop(grads);
+
+    let x_hat = pass.reconstruction.detach();
+    let d_term = |input: &Tensor, k: u64, target: f64| -> Result<Tensor> {
+        let logit = m.discriminator.forward_t(&noisy(input, k)?, true)?.logit;
+        bce_with_logits_to(&logit, target)
+    };
+    let (loss_d, grads) = backward_in_terms(
+        &[opt_d],
+        &[&|| d_term(x, 3, 1.0), &|| d_term(&x_hat, 4, 0.0)],
+    )?;
+    opt_d.step(&grads)?;
+    Ok(vec![
+        ("generator", scalar(&loss_g)?),
+        ("discriminator", loss_d),
+    ])
+}
+
+/// f-AnoGAN's settings (the paper's): critic steps per generator step, gradient-penalty weight,
+/// weight κ of the critic-feature residual in the encoder's loss.
+pub const CRITIC_STEPS: u64 = 5;
+const GRADIENT_PENALTY: f64 = 10.0;
+const KAPPA: f64 = 1.0;
+/// Step of the central difference that differentiates the gradient penalty (images in [−1, 1]).
+const PENALTY_STEP: f64 = 1e-2;
+
+/// Which phase of f-AnoGAN a step belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FAnoganPhase {
+    /// WGAN-GP: a critic step every step, a generator step every [`CRITIC_STEPS`]th.
+    Gan,
+    /// izi_f: the encoder alone, G and the critic frozen (eval mode).
+    Encoder,
+}
+
+/// Per-image uniform draws in [0, 1), `(B, 1, 1, 1)`.
+fn uniform_per_image(b: usize, seed: u64, device: &Device) -> Result<Tensor> {
+    use rand::Rng;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let values: Vec<f32> = (0..b).map(|_| rng.random::<f32>()).collect();
+    Tensor::from_vec(values, (b, 1, 1, 1), device)
+}
+
+/// Gradient penalty 10·E[(‖∇D(x̃)‖ − 1)²] at x̃ between real and generated images, as a term
+/// whose parameter gradient is the penalty's. candle cannot differentiate a gradient (our fused
+/// CPU kernels have no second derivative either), so with g = ∇ₓD(x̃) and u = g/‖g‖ the
+/// penalty's gradient 2(‖g‖ − 1)·∂‖g‖/∂θ is taken through ‖g‖ = ∂D(x̃ + t·u)/∂t, a central
+/// difference of step h: the term is Σᵢ cᵢ·(D(x̃ᵢ + h·uᵢ) − D(x̃ᵢ − h·uᵢ))/2h with
+/// cᵢ = 10·2(‖gᵢ‖ − 1)/B held constant. The critic is piecewise linear apart from attention, so
+/// the difference is exact unless a step crosses a kink. Returns (the penalty's value, the term).
+pub fn gradient_penalty(
+    critic: &gan_models::Discriminator,
+    x_tilde: &Tensor,
+) -> Result<(f32, Tensor)> {
+    let b = x_tilde.dim(0)?;
+    let input = candle::Var::from_tensor(&x_tilde.detach())?;
+    let grads = critic
+        .forward_t(input.as_tensor(), true)?
+        .logit
+        .sum_all()?
+        .backward()?;
+    let Some(g) = grads.get(input.as_tensor()) else {
+        candle::bail!("the critic's output does not depend on its input")
+    };
+    let g = g.flatten_from(1)?;
+    let norms = g.sqr()?.sum_keepdim(1)?.sqrt()?; // (B, 1)
+    let penalty = (norms.affine(1.0, -1.0)?.sqr()?.mean_all()? * GRADIENT_PENALTY)?;
+    let u = g
+        .broadcast_div(&norms.affine(1.0, 1e-12)?)?
+        .reshape(x_tilde.shape())?
+        .detach();
+    let coefficient = (norms.affine(1.0, -1.0)? * (2.0 * GRADIENT_PENALTY / b as f64))?
+        .flatten_all()?
+        .detach();
+    let x_tilde = x_tilde.detach();
+    let ahead = critic
+        .forward_t(&(&x_tilde + (&u * PENALTY_STEP)?)?, true)?
+        .logit;
+    let behind = critic
+        .forward_t(&(&x_tilde - (&u * PENALTY_STEP)?)?, true)?
+        .logit;
+    let slope = ((ahead - behind)? / (2.0 * PENALTY_STEP))?;
+    Ok((scalar(&penalty)?, slope.mul(&coefficient)?.sum_all()?))
+}
+
+/// f-AnoGAN. GAN phase: the critic on mean D(G(z)) − mean D(x) + gradient penalty, and every
+/// [`CRITIC_STEPS`]th step the generator on −mean D(G(z)). Encoder phase: E on
+/// MSE(x, G(E(x))) + κ·MSE(f(x), f(G(E(x)))), G and the critic frozen. A player idle in a phase
+/// reports loss 0.
+pub fn f_anogan_step(
+    m: &FAnogan,
+    optimisers: &mut [Adam],
+    x: &Tensor,
+    noise: &StepNoise,
+    phase: FAnoganPhase,
+    step: u64,
+) -> Result<StepLosses> {
+    let [opt_e, opt_g, opt_d] = optimisers else {
+        candle::bail!("f-AnoGAN needs 3 optimisers, got {}", optimisers.len())
+    };
+    if phase == FAnoganPhase::Encoder {
+        let x_hat = m
+            .generator
+            .forward_t(&m.encoder.forward_t(x, true)?.mean, false)?;
+        let real = m.critic.forward_t(x, false)?.features.x4.detach();
+        let fake = m.critic.forward_t(&x_hat, false)?.features.x4;
+        let loss = (mean_squared(x, &x_hat)? + (mean_squared(&real, &fake)? * KAPPA)?)?;
+        opt_e.step(&loss.backward()?)?;
+        return Ok(vec![
+            ("encoder", scalar(&loss)?),
+            ("generator", 0.0),
+            ("critic", 0.0),
+        ]);
+    }
+    // the critic, one term at a time; each term's value is kept for the loss report (the
+    // penalty's term carries its gradient, not its value)
+    let x_gen = m.generator.forward_t(&noise.z, false)?.detach();
+    let epsilon = uniform_per_image(x.dim(0)?, noise.noise_seed ^ 0x9e37_79b9, x.device())?;
+    let x_tilde =
+        (x.broadcast_mul(&epsilon)? + x_gen.broadcast_mul(&epsilon.affine(-1.0, 1.0)?)?)?;
+    let (real, fake, penalty) = (Cell::new(0f32), Cell::new(0f32), Cell::new(0f32));
+    let real_term = || -> Result<Tensor> {
+        let mean = m.critic.forward_t(x, true)?.logit.mean_all()?;
+        real.set(scalar(&mean)?);
+        mean.neg()
+    };
+    let fake_term = || -> Result<Tensor> {
+        let mean = m.critic.forward_t(&x_gen, true)?.logit.mean_all()?;
+        fake.set(scalar(&mean)?);
+        Ok(mean)
+    };
+    let penalty_term = || -> Result<Tensor> {
+        let (value, term) = gradient_penalty(&m.critic, &x_tilde)?;
+        penalty.set(value);
+        Ok(term)
+    };
+    let (_, grads) = backward_in_terms(&[opt_d], &[&real_term, &fake_term, &penalty_term])?;
+    opt_d.step(&grads)?;
+    drop(grads);
+    let loss_d = fake.get() - real.get() + penalty.get();
+    // between generator steps, the generator's loss is the critic's verdict on its images
+    let mut generated_critique = -fake.get();
+    if step % CRITIC_STEPS == CRITIC_STEPS - 1 {
+        let loss_g = m
+            .critic
+            .forward_t(&m.generator.forward_t(&noise.z, true)?, true)?
+            .logit
+            .mean_all()?
+            .neg()?;
+        opt_g.step(&loss_g.backward()?)?;
+        generated_critique = scalar(&loss_g)?;
+    }
+    Ok(vec![
+        ("encoder", 0.0),
+        ("generator", generated_critique),
+        ("critic", loss_d),
+    ])
+}
+
 /// Forward passes of each network in one [`alpha_gan_step`], as `(player, passes whose gradient
 /// is taken, passes without gradient)`. The throughput report multiplies these by each network's
-/// forward FLOPs; keep them in step with the function above.
-pub const ALPHA_GAN_PASSES: [(&str, u64, u64); 4] = [
-    ("encoder", 1, 1),
-    ("generator", 3, 2),
-    ("discriminator", 5, 0),
-    ("code_discriminator", 3, 0),
+/// forward FLOPs; keep them in step with the functions above.
+pub const ALPHA_GAN_PASSES: [(&str, f64, f64); 4] = [
+    ("encoder", 1.0, 1.0),
+    ("generator", 3.0, 2.0),
+    ("discriminator", 5.0, 0.0),
+    ("code_discriminator", 3.0, 0.0),
 ];
 
 /// Forward passes of each network in one [`bigan_step`], as for [`ALPHA_GAN_PASSES`].
-pub const BIGAN_PASSES: [(&str, u64, u64); 3] = [
-    ("encoder", 1, 1),
-    ("generator", 1, 1),
-    ("discriminator", 4, 0),
+pub const BIGAN_PASSES: [(&str, f64, f64); 3] = [
+    ("encoder", 1.0, 1.0),
+    ("generator", 1.0, 1.0),
+    ("discriminator", 4.0, 0.0),
+];
+
+/// Forward passes of each network in one [`ganomaly_step`].
+pub const GANOMALY_PASSES: [(&str, f64, f64); 4] = [
+    ("encoder", 1.0, 0.0),
+    ("generator", 1.0, 0.0),
+    ("second_encoder", 1.0, 0.0),
+    ("discriminator", 3.0, 1.0),
+];
+
+/// Forward passes of each network in one [`f_anogan_step`] of the GAN phase (the longer one): the
+/// critic on x, G(z), x̃ and x̃ ± h·u, and one step in [`CRITIC_STEPS`] the generator's own.
+pub const F_ANOGAN_PASSES: [(&str, f64, f64); 3] = [
+    ("encoder", 0.0, 0.0),
+    ("generator", 1.0 / CRITIC_STEPS as f64, 1.0),
+    ("critic", 5.0 + 1.0 / CRITIC_STEPS as f64, 0.0),
 ];
 
 /// FLOPs of one image's forward pass through each network (eval mode, counted as it runs).
@@ -247,32 +468,38 @@ pub fn forward_flops_per_image(
         let (out, flops) = gan_models::flops::count(f);
         out.map(|_| flops)
     };
+    let encoder = |e: &gan_models::Encoder| counted(&|| Ok(e.forward_t(&x, false)?.mean));
+    let image_critic =
+        |d: &gan_models::Discriminator| counted(&|| Ok(d.forward_t(&x, false)?.logit));
+    let generator = counted(&|| model.generator().forward_t(&z, false))?;
     Ok(match model {
         GanModel::AlphaGan(m) => vec![
-            (
-                "encoder",
-                counted(&|| Ok(m.encoder.forward_t(&x, false)?.mean))?,
-            ),
-            ("generator", counted(&|| m.generator.forward_t(&z, false))?),
-            (
-                "discriminator",
-                counted(&|| Ok(m.discriminator.forward_t(&x, false)?.logit))?,
-            ),
+            ("encoder", encoder(&m.encoder)?),
+            ("generator", generator),
+            ("discriminator", image_critic(&m.discriminator)?),
             (
                 "code_discriminator",
                 counted(&|| m.code_discriminator.forward(&z))?,
             ),
         ],
         GanModel::BiGan(m) => vec![
-            (
-                "encoder",
-                counted(&|| Ok(m.encoder.forward_t(&x, false)?.mean))?,
-            ),
-            ("generator", counted(&|| m.generator.forward_t(&z, false))?),
+            ("encoder", encoder(&m.encoder)?),
+            ("generator", generator),
             (
                 "discriminator",
                 counted(&|| Ok(m.discriminator.forward_t(&x, &z, false)?.logit))?,
             ),
+        ],
+        GanModel::Ganomaly(m) => vec![
+            ("encoder", encoder(&m.encoder)?),
+            ("generator", generator),
+            ("second_encoder", encoder(&m.second_encoder)?),
+            ("discriminator", image_critic(&m.discriminator)?),
+        ],
+        GanModel::FAnogan(m) => vec![
+            ("encoder", encoder(&m.encoder)?),
+            ("generator", generator),
+            ("critic", image_critic(&m.critic)?),
         ],
     })
 }
@@ -281,17 +508,19 @@ pub fn forward_flops_per_image(
 /// whose gradient is taken counting three times (the backward pass computes an input and a weight
 /// gradient, each about as costly as the forward).
 pub fn step_flops_per_image(model: &GanModel, device: &Device) -> Result<u64> {
-    let passes: &[(&str, u64, u64)] = match model {
+    let passes: &[(&str, f64, f64)] = match model {
         GanModel::AlphaGan(_) => &ALPHA_GAN_PASSES,
         GanModel::BiGan(_) => &BIGAN_PASSES,
+        GanModel::Ganomaly(_) => &GANOMALY_PASSES,
+        GanModel::FAnogan(_) => &F_ANOGAN_PASSES,
     };
     let forward = forward_flops_per_image(model, device)?;
-    let mut total = 0u64;
+    let mut total = 0f64;
     for (player, with_grad, without_grad) in passes {
         let Some((_, f)) = forward.iter().find(|(p, _)| p == player) else {
             candle::bail!("no forward count for player {player}");
         };
-        total += f * (3 * with_grad + without_grad);
+        total += *f as f64 * (3.0 * with_grad + without_grad);
     }
-    Ok(total)
+    Ok(total.round() as u64)
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use candle::{Device, Tensor};
 use gan_data::{Batcher, ImageSet, mix};
-use gan_models::{GanModel, read_checkpoint, save_checkpoint};
+use gan_models::{GanModel, ModelKind, read_checkpoint, save_checkpoint};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +21,10 @@ use crate::ema::WeightAverage;
 use crate::error::{Result, TrainError};
 use crate::run_folder::{LossRow, RunFolder};
 use crate::samples::{sample_diversity, write_sample_sheet};
-use crate::steps::{StepLosses, StepNoise, alpha_gan_step, bigan_step, normal_tensor};
+use crate::steps::{
+    FAnoganPhase, StepLosses, StepNoise, alpha_gan_step, bigan_step, f_anogan_step, ganomaly_step,
+    normal_tensor,
+};
 
 /// Purposes of random draws, mixed into their seeds.
 const DRAW_Z: u64 = 1;
@@ -115,6 +118,21 @@ impl Trainer {
                 self.config.reconstruction_weight,
             )?,
             GanModel::BiGan(m) => bigan_step(m, &mut self.optimisers, x, &noise)?,
+            GanModel::Ganomaly(m) => ganomaly_step(
+                m,
+                &mut self.optimisers,
+                x,
+                &noise,
+                self.config.reconstruction_weight,
+            )?,
+            GanModel::FAnogan(m) => {
+                let phase = if self.config.in_encoder_phase(epoch) {
+                    FAnoganPhase::Encoder
+                } else {
+                    FAnoganPhase::Gan
+                };
+                f_anogan_step(m, &mut self.optimisers, x, &noise, phase, step)?
+            }
         };
         for (player, value) in &losses {
             if !value.is_finite() {
@@ -245,6 +263,11 @@ pub fn train(
     options: &TrainOptions,
 ) -> Result<TrainSummary> {
     config.validate()?;
+    let mut config = config.clone();
+    if config.kind == ModelKind::FAnogan && config.gan_epochs.is_none() {
+        config.gan_epochs = Some(config.gan_epochs());
+    }
+    let config = &config;
     let folder = RunFolder::new(run);
     if !options.resume && folder.latest_checkpoint().exists() {
         return Err(TrainError::Run {
@@ -456,11 +479,7 @@ fn finish_epoch(
 }
 
 fn generated_samples(model: &GanModel, z: &Tensor) -> Result<Tensor> {
-    let generator = match model {
-        GanModel::AlphaGan(m) => &m.generator,
-        GanModel::BiGan(m) => &m.generator,
-    };
-    Ok(generator.forward_t(z, false)?)
+    Ok(model.generator().forward_t(z, false)?)
 }
 
 fn short(player: &str) -> &str {
@@ -470,6 +489,8 @@ fn short(player: &str) -> &str {
         "discriminator" => "D",
         "code_discriminator" => "C",
         "encoder_generator" => "GE",
+        "second_encoder" => "E2",
+        "critic" => "D",
         other => other,
     }
 }

@@ -144,12 +144,19 @@ fn bigan_losses_stay_finite_and_its_encoder_and_generator_change() {
 #[test]
 fn an_interrupted_and_resumed_run_equals_an_uninterrupted_one() {
     let data = dataset();
+    resumed_equals_uninterrupted(config(ModelKind::AlphaGan, data.path(), 3));
+    // f-AnoGAN's interruption falls in its encoder phase, its last checkpoint in the GAN phase
+    let mut f_anogan = config(ModelKind::FAnogan, data.path(), 3);
+    f_anogan.gan_epochs = Some(1);
+    resumed_equals_uninterrupted(f_anogan);
+}
+
+/// One epoch, then a Ctrl-C in the middle of the second, then the rest, against all in one go.
+fn resumed_equals_uninterrupted(c: TrainConfig) {
     let whole = tempfile::tempdir().unwrap();
     let parts = tempfile::tempdir().unwrap();
-    let c = config(ModelKind::AlphaGan, data.path(), 3);
     train(&c, whole.path(), &Device::Cpu, &TrainOptions::default()).unwrap();
 
-    // one epoch, then a Ctrl-C in the middle of the second, then the rest
     let one = TrainConfig {
         epochs: 1,
         ..c.clone()
