@@ -1,6 +1,7 @@
 //! `xray-gan`: a thin command line over the gan-* crates. Flags are parsed into validated options,
 //! the library does the work, errors become exit codes (0 success, 2 bad usage or input, 1 other).
 
+mod benchmark;
 mod demo;
 mod eval;
 mod score;
@@ -23,7 +24,7 @@ struct Cli {
 enum Command {
     /// Write a synthetic MURA-v1.1 dataset of radiographs with labelled abnormalities.
     Synth(synth::SynthArgs),
-    /// Train a BiGAN or Alpha-GAN on the normal training images of a dataset.
+    /// Train a detector (Alpha-GAN, BiGAN, GANomaly, f-AnoGAN) on the normal training images.
     Train(train::TrainArgs),
     /// Score the evaluation split and the normal validation images with a trained run.
     Score(score::ScoreArgs),
@@ -31,6 +32,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// The whole job on built-in synthetic radiographs: synth, train both models, score, evaluate.
     Demo(demo::DemoArgs),
+    /// Train every model kind with several seeds on one dataset, score, evaluate, compare.
+    Benchmark(benchmark::BenchmarkArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Score(args) => score::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Benchmark(args) => benchmark::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -37,7 +37,7 @@ pub struct CalibrationThreshold {
 
 /// Results of one statistic on one set of items. `null` fields are undefined, with `undefined`
 /// saying why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatisticMetrics {
     pub n_normal: usize,
     pub n_abnormal: usize,
@@ -52,7 +52,7 @@ pub struct StatisticMetrics {
     pub undefined: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Headline {
     pub statistic: String,
     pub auroc: Option<f64>,

@@ -8,7 +8,9 @@
 //! - [`evaluate`]: `metrics.json` — image, study and group level, fused and two-sided statistics,
 //!   primary and best headlines.
 //! - [`plots`] and [`report`]: PNG figures and the self-contained HTML report.
+//! - [`benchmark`]: several models × seeds summarised (AUROC mean ± sd) as markdown, JSON, HTML.
 
+pub mod benchmark;
 mod error;
 pub mod evaluate;
 pub mod plots;

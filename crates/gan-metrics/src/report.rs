@@ -32,7 +32,7 @@ pub fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn img(png: &[u8], alt: &str, class: &str) -> String {
+pub(crate) fn img(png: &[u8], alt: &str, class: &str) -> String {
     let data = base64::engine::general_purpose::STANDARD.encode(png);
     format!(
         r#"<img class="{class}" alt="{}" src="data:image/png;base64,{data}">"#,
@@ -40,7 +40,7 @@ fn img(png: &[u8], alt: &str, class: &str) -> String {
     )
 }
 
-fn num(v: Option<f64>) -> String {
+pub(crate) fn num(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "—".into())
 }
 
@@ -65,18 +65,21 @@ fn row(name: &str, m: &StatisticMetrics, marks: &str) -> String {
 }
 
 /// The report as one HTML document.
-pub fn render_html(metrics: &Metrics, parts: &ReportParts) -> String {
-    let mut html = String::new();
-    html.push_str(&format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title><style>\
+/// The start of a page (head, style, `<h1>`) shared by the report and the benchmark page.
+pub(crate) fn page_start(title: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{0}</title><style>\
          body{{font-family:sans-serif;max-width:1250px;margin:2em auto;color:#222}}\
          table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}\
          td:first-child,th:first-child{{text-align:left}}.fig{{max-width:100%;border:1px solid #ddd;margin:.5em 0}}\
          .thumb{{width:192px;image-rendering:pixelated;border:1px solid #ddd}}figure{{display:inline-block;margin:4px;font-size:12px;width:196px;vertical-align:top}}\
-         .note{{color:#555}}.headline{{font-size:1.3em}}</style></head><body>\n",
-        escape(&parts.title)
-    ));
-    html.push_str(&format!("<h1>{}</h1>\n", escape(&parts.title)));
+         .note{{color:#555}}.headline{{font-size:1.3em}}</style></head><body>\n<h1>{0}</h1>\n",
+        escape(title)
+    )
+}
+
+pub fn render_html(metrics: &Metrics, parts: &ReportParts) -> String {
+    let mut html = page_start(&parts.title);
     for note in &parts.notes {
         html.push_str(&format!("<p class=\"note\">{}</p>\n", escape(note)));
     }

@@ -1,0 +1,247 @@
+//! `xray-gan benchmark`: every chosen model kind trained with every seed on the same data, each
+//! scored and evaluated like a single run, then one table (`benchmark.md`, `benchmark.json`) of
+//! AUROC mean ± sd over seeds and one page (`benchmark.html`) with the ROC curves side by side.
+//! Resumable: a finished cell (its `cell.json`) is read back, an interrupted training resumes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use gan_data::synth::read_anomaly_kinds;
+use gan_data::{DatasetFormat, find_mura_dir};
+use gan_metrics::benchmark::{BenchmarkCell, curve_aurocs, curve_label, summarise};
+use gan_metrics::plots::roc_png;
+use gan_metrics::{EvalOptions, FUSED, ScoreTable, evaluate, write_file};
+use gan_models::{ModelConfig, ModelKind, select_device};
+use gan_train::{RunFolder, TrainConfig, TrainOptions, WhichWeights, train};
+
+use crate::demo::auroc_by_kind;
+use crate::eval::{EvalArgs, evaluate_scores};
+use crate::score::score_run;
+use crate::train::cache_dir;
+
+#[derive(Debug, Args)]
+pub struct BenchmarkArgs {
+    /// Dataset folder (MURA-v1.1, the folder holding it, or ROOT/<split>/<class>/ images).
+    #[arg(long)]
+    data: PathBuf,
+    /// Folder for the cells (MODEL/seed-N/) and the tables.
+    #[arg(long, default_value = "benchmark-output")]
+    out: PathBuf,
+    /// Model kinds, comma separated, or `all`.
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    models: Vec<String>,
+    /// Seeds per model: 0, 1, … N−1.
+    #[arg(long, default_value_t = 3)]
+    seeds: u64,
+    #[arg(long, value_enum, default_value = "auto")]
+    format: DatasetFormat,
+    /// MURA body parts (or folder classes), comma separated; all by default.
+    #[arg(long, value_delimiter = ',')]
+    parts: Vec<String>,
+    /// Normal class of an image folder (e.g. NORMAL).
+    #[arg(long)]
+    normal_class: Option<String>,
+    #[arg(long, default_value_t = 64)]
+    image_size: usize,
+    /// Base width w (64 = the seed experiment; 16 for a laptop CPU).
+    #[arg(long, default_value_t = 64)]
+    width: usize,
+    /// Leave out the self-attention blocks (faster on a CPU).
+    #[arg(long)]
+    no_self_attention: bool,
+    /// Epochs of every model (f-AnoGAN: half GAN, half encoder).
+    #[arg(long, default_value_t = 20)]
+    epochs: u64,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Folder of the preprocessed-image cache (default: ~/.cache/xray-gan); `none` disables it.
+    #[arg(long)]
+    cache_dir: Option<String>,
+}
+
+fn model_kinds(names: &[String]) -> Result<Vec<ModelKind>> {
+    if names.iter().any(|n| n == "all") {
+        return Ok(ModelKind::ALL.to_vec());
+    }
+    let mut kinds = Vec::new();
+    for name in names {
+        let kind: ModelKind = name.parse()?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    if kinds.is_empty() {
+        bail!(gan_train::TrainError::Config(
+            "--models names no model".into()
+        ));
+    }
+    Ok(kinds)
+}
+
+impl BenchmarkArgs {
+    fn train_config(&self, kind: ModelKind, seed: u64) -> TrainConfig {
+        let mut c = TrainConfig::new(kind, self.data.clone());
+        c.model = ModelConfig {
+            image_size: self.image_size,
+            width: self.width,
+            self_attention: !self.no_self_attention,
+            ..ModelConfig::default()
+        };
+        c.data.format = self.format;
+        c.data.parts = self.parts.clone();
+        c.data.normal_class = self.normal_class.clone();
+        c.data.cache_dir = cache_dir(self.cache_dir.as_deref());
+        c.epochs = self.epochs;
+        c.batch_size = self.batch_size;
+        c.seed = seed;
+        c
+    }
+}
+
+/// The abnormality kind of each image, where the data has `synth_anomalies.csv`.
+fn anomaly_kinds(
+    data: &Path,
+) -> Result<Option<std::collections::HashMap<String, Option<gan_data::synth::AnomalyKind>>>> {
+    let Ok(mura) = find_mura_dir(data) else {
+        return Ok(None);
+    };
+    let csv = mura.join("synth_anomalies.csv");
+    if !csv.is_file() {
+        return Ok(None);
+    }
+    Ok(Some(read_anomaly_kinds(&csv)?))
+}
+
+/// Trains, scores and evaluates one (model, seed) in `dir`, or reads back its finished result.
+fn run_cell(
+    args: &BenchmarkArgs,
+    kind: ModelKind,
+    seed: u64,
+    dir: &Path,
+    kinds: Option<&std::collections::HashMap<String, Option<gan_data::synth::AnomalyKind>>>,
+    device: &candle::Device,
+) -> Result<BenchmarkCell> {
+    let done = dir.join("cell.json");
+    if done.is_file() {
+        let text = std::fs::read(&done).with_context(|| done.display().to_string())?;
+        if let Ok(cell) = serde_json::from_slice::<BenchmarkCell>(&text) {
+            tracing::info!(
+                "{kind} seed {seed}: done before, reading {}",
+                done.display()
+            );
+            return Ok(cell);
+        }
+        tracing::warn!("{}: unreadable, computing the cell again", done.display());
+    }
+    let run = dir.join("run");
+    let resumed = RunFolder::new(&run).latest_checkpoint().exists();
+    tracing::info!(
+        "{kind} seed {seed}: training {} epochs into {}",
+        args.epochs,
+        run.display()
+    );
+    let started = Instant::now();
+    train(
+        &args.train_config(kind, seed),
+        &run,
+        device,
+        &TrainOptions {
+            resume: resumed,
+            progress: true,
+            stop: None,
+        },
+    )?;
+    let train_seconds = started.elapsed().as_secs_f64();
+    let scores = dir.join("scores.csv");
+    score_run(&run, None, &scores, None, WhichWeights::Best, device, 64)?;
+    let metrics = evaluate_scores(&EvalArgs {
+        scores: scores.clone(),
+        out: dir.join("eval"),
+        run: Some(run.clone()),
+        primary: FUSED.into(),
+        calibration_quantile: 0.95,
+        gallery: 8,
+    })?;
+    let by_kind = match kinds {
+        Some(kinds) => auroc_by_kind(&ScoreTable::read(&scores)?, kinds)
+            .into_iter()
+            .map(|k| (k.kind, k.auroc))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let cell = BenchmarkCell {
+        model: kind.name().into(),
+        seed,
+        train_seconds,
+        resumed,
+        metrics,
+        by_kind,
+    };
+    write_file(&done, &serde_json::to_vec_pretty(&cell)?)?;
+    Ok(cell)
+}
+
+/// ROC curves of every cell's primary statistic, from its scores.
+fn roc_figure(cells: &[(BenchmarkCell, PathBuf)]) -> Result<Vec<u8>> {
+    let mut curves = BTreeMap::new();
+    for (cell, scores) in cells {
+        let table = ScoreTable::read(scores)?;
+        let (_, all) = evaluate(&table, &EvalOptions::default());
+        let statistic = &cell.metrics.primary.statistic;
+        if let Some(curve) = all.roc.get(statistic) {
+            curves.insert(
+                curve_label(&cell.model, cell.seed, statistic),
+                curve.clone(),
+            );
+        }
+    }
+    let only: Vec<BenchmarkCell> = cells.iter().map(|(c, _)| c.clone()).collect();
+    Ok(roc_png(&curves, &curve_aurocs(&only))?)
+}
+
+pub fn run(args: BenchmarkArgs) -> Result<()> {
+    let kinds_to_run = model_kinds(&args.models)?;
+    if args.seeds == 0 {
+        bail!(gan_train::TrainError::Config(
+            "--seeds must be at least 1".into()
+        ));
+    }
+    let device = select_device(&args.device)?;
+    std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
+    let kinds = anomaly_kinds(&args.data)?;
+    let mut cells = Vec::new();
+    for &kind in &kinds_to_run {
+        for seed in 0..args.seeds {
+            let dir = args.out.join(kind.name()).join(format!("seed-{seed}"));
+            let cell = run_cell(&args, kind, seed, &dir, kinds.as_ref(), &device)?;
+            cells.push((cell, dir.join("scores.csv")));
+        }
+    }
+    let only: Vec<BenchmarkCell> = cells.iter().map(|(c, _)| c.clone()).collect();
+    let benchmark = summarise(&only);
+    let markdown = benchmark.to_markdown();
+    write_file(&args.out.join("benchmark.md"), markdown.as_bytes())?;
+    write_file(
+        &args.out.join("benchmark.json"),
+        &serde_json::to_vec_pretty(&benchmark)?,
+    )?;
+    let html = benchmark.to_html(
+        &format!("xray-gan benchmark: {}", args.data.display()),
+        &roc_figure(&cells)?,
+    );
+    write_file(&args.out.join("benchmark.html"), html.as_bytes())?;
+    println!("{markdown}");
+    println!(
+        "benchmark of {} models × {} seeds: {}",
+        kinds_to_run.len(),
+        args.seeds,
+        args.out.join("benchmark.html").display()
+    );
+    Ok(())
+}
