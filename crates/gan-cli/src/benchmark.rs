@@ -9,18 +9,18 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use gan_data::find_mura_dir;
 use gan_data::synth::read_anomaly_kinds;
-use gan_data::{DatasetFormat, find_mura_dir};
 use gan_metrics::benchmark::{BenchmarkCell, curve_aurocs, curve_label, summarise};
 use gan_metrics::plots::roc_png;
 use gan_metrics::{EvalOptions, FUSED, ScoreTable, evaluate, write_file};
-use gan_models::{ModelConfig, ModelKind, select_device};
+use gan_models::{ModelKind, select_device};
 use gan_train::{RunFolder, TrainConfig, TrainOptions, WhichWeights, train};
 
 use crate::demo::auroc_by_kind;
 use crate::eval::{EvalArgs, evaluate_scores};
 use crate::score::score_run;
-use crate::train::cache_dir;
+use crate::train::SetupArgs;
 
 #[derive(Debug, Args)]
 pub struct BenchmarkArgs {
@@ -36,33 +36,14 @@ pub struct BenchmarkArgs {
     /// Seeds per model: 0, 1, … N−1.
     #[arg(long, default_value_t = 3)]
     seeds: u64,
-    #[arg(long, value_enum, default_value = "auto")]
-    format: DatasetFormat,
-    /// MURA body parts (or folder classes), comma separated; all by default.
-    #[arg(long, value_delimiter = ',')]
-    parts: Vec<String>,
-    /// Normal class of an image folder (e.g. NORMAL).
-    #[arg(long)]
-    normal_class: Option<String>,
-    #[arg(long, default_value_t = 64)]
-    image_size: usize,
-    /// Base width w (64 = the seed experiment; 16 for a laptop CPU).
-    #[arg(long, default_value_t = 64)]
-    width: usize,
-    /// Leave out the self-attention blocks (faster on a CPU).
-    #[arg(long)]
-    no_self_attention: bool,
+    #[command(flatten)]
+    setup: SetupArgs,
     /// Epochs of every model (f-AnoGAN: half GAN, half encoder).
     #[arg(long, default_value_t = 20)]
     epochs: u64,
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// Folder of the preprocessed-image cache (default: ~/.cache/xray-gan); `none` disables it.
+    /// Adam learning rate of every model (default: each model's paper's).
     #[arg(long)]
-    cache_dir: Option<String>,
+    lr: Option<f64>,
 }
 
 fn model_kinds(names: &[String]) -> Result<Vec<ModelKind>> {
@@ -87,19 +68,12 @@ fn model_kinds(names: &[String]) -> Result<Vec<ModelKind>> {
 impl BenchmarkArgs {
     fn train_config(&self, kind: ModelKind, seed: u64) -> TrainConfig {
         let mut c = TrainConfig::new(kind, self.data.clone());
-        c.model = ModelConfig {
-            image_size: self.image_size,
-            width: self.width,
-            self_attention: !self.no_self_attention,
-            ..ModelConfig::default()
-        };
-        c.data.format = self.format;
-        c.data.parts = self.parts.clone();
-        c.data.normal_class = self.normal_class.clone();
-        c.data.cache_dir = cache_dir(self.cache_dir.as_deref());
+        self.setup.apply(&mut c);
         c.epochs = self.epochs;
-        c.batch_size = self.batch_size;
         c.seed = seed;
+        if let Some(lr) = self.lr {
+            c.optimiser.learning_rate = lr;
+        }
         c
     }
 }
@@ -212,7 +186,7 @@ pub fn run(args: BenchmarkArgs) -> Result<()> {
             "--seeds must be at least 1".into()
         ));
     }
-    let device = select_device(&args.device)?;
+    let device = select_device(&args.setup.device)?;
     std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
     let kinds = anomaly_kinds(&args.data)?;
     let mut cells = Vec::new();

@@ -21,39 +21,20 @@ pub struct TrainArgs {
     /// Run folder: config.json, losses.csv, samples/, checkpoints/, model.safetensors, best.safetensors.
     #[arg(long)]
     out: PathBuf,
-    #[arg(long, value_enum, default_value = "auto")]
-    format: DatasetFormat,
-    /// MURA body parts (or folder classes), comma separated; all by default.
-    #[arg(long, value_delimiter = ',')]
-    parts: Vec<String>,
-    /// Normal class of an image folder (e.g. NORMAL).
-    #[arg(long)]
-    normal_class: Option<String>,
-    #[arg(long, default_value_t = 64)]
-    image_size: usize,
-    /// Base width w of the networks (64 = the seed experiment; 16 trains on a laptop CPU).
-    #[arg(long, default_value_t = 64)]
-    width: usize,
+    #[command(flatten)]
+    setup: SetupArgs,
     /// Size of the latent code z (128 = the seed experiment); a smaller code reconstructs less of
     /// what it has not seen.
     #[arg(long, default_value_t = 128)]
     latent: usize,
-    /// Leave out the self-attention blocks (faster on a CPU at 64x64).
-    #[arg(long)]
-    no_self_attention: bool,
     /// Total epochs (with --resume: train until this many are done).
     #[arg(long)]
     epochs: Option<u64>,
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
     /// Adam learning rate (default: the model's paper's, 1e-4; GANomaly 2e-4).
     #[arg(long)]
     lr: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
     /// Continue the run in --out from its latest checkpoint, with its own configuration.
     #[arg(long)]
     resume: bool,
@@ -77,9 +58,52 @@ pub struct TrainArgs {
     /// Stop at the first unreadable image instead of skipping it.
     #[arg(long)]
     strict: bool,
+}
+
+/// The data, network and device flags that `train` and `benchmark` share.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    #[arg(long, value_enum, default_value = "auto")]
+    format: DatasetFormat,
+    /// MURA body parts (or folder classes), comma separated; all by default.
+    #[arg(long, value_delimiter = ',')]
+    parts: Vec<String>,
+    /// Normal class of an image folder (e.g. NORMAL).
+    #[arg(long)]
+    normal_class: Option<String>,
+    #[arg(long, default_value_t = 64)]
+    image_size: usize,
+    /// Base width w of the networks (64 = the seed experiment; 16 trains on a laptop CPU).
+    #[arg(long, default_value_t = 64)]
+    width: usize,
+    /// Leave out the self-attention blocks (faster on a CPU at 64x64).
+    #[arg(long)]
+    no_self_attention: bool,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
     /// Folder of the preprocessed-image cache (default: ~/.cache/xray-gan); `none` disables it.
     #[arg(long)]
     cache_dir: Option<String>,
+}
+
+impl SetupArgs {
+    /// Writes these flags into a fresh configuration.
+    pub fn apply(&self, config: &mut TrainConfig) {
+        config.model = ModelConfig {
+            image_size: self.image_size,
+            width: self.width,
+            self_attention: !self.no_self_attention,
+            ..config.model
+        };
+        config.data.format = self.format;
+        config.data.parts = self.parts.clone();
+        config.data.normal_class = self.normal_class.clone();
+        config.data.cache_dir = cache_dir(self.cache_dir.as_deref());
+        config.batch_size = self.batch_size;
+    }
 }
 
 /// The default cache folder: `$XDG_CACHE_HOME/xray-gan` or `~/.cache/xray-gan`.
@@ -111,21 +135,11 @@ fn config_from(args: &TrainArgs) -> Result<TrainConfig> {
         ));
     };
     let mut config = TrainConfig::new(kind, data.clone());
-    config.model = ModelConfig {
-        image_size: args.image_size,
-        width: args.width,
-        latent: args.latent,
-        self_attention: !args.no_self_attention,
-        ..ModelConfig::default()
-    };
-    config.data.format = args.format;
-    config.data.parts = args.parts.clone();
-    config.data.normal_class = args.normal_class.clone();
+    args.setup.apply(&mut config);
+    config.model.latent = args.latent;
     config.data.fit = args.fit;
     config.data.strict = args.strict;
-    config.data.cache_dir = cache_dir(args.cache_dir.as_deref());
     config.epochs = args.epochs.unwrap_or(20);
-    config.batch_size = args.batch_size;
     if let Some(lr) = args.lr {
         config.optimiser.learning_rate = lr;
     }
@@ -141,7 +155,7 @@ fn config_from(args: &TrainArgs) -> Result<TrainConfig> {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let config = config_from(&args)?;
-    let device = select_device(&args.device)?;
+    let device = select_device(&args.setup.device)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     // first Ctrl-C: finish the step, checkpoint, stop; second: leave at once

@@ -9,7 +9,7 @@ use candle::{Device, Result, Tensor};
 use crate::config::ModelConfig;
 use crate::networks::{Discriminator, Encoder, Generator};
 use crate::player::Player;
-use crate::score::{ScoreBatch, ScoreInputs, Statistic, compute};
+use crate::score::{ScoreBatch, Statistic, score_reconstruction};
 
 #[derive(Debug, Clone)]
 pub struct FAnogan {
@@ -68,24 +68,14 @@ impl FAnogan {
 
     /// All statistics of a batch, in eval mode.
     pub fn score(&self, x: &Tensor) -> Result<ScoreBatch> {
-        let code = self.encoder.forward_t(x, false)?;
-        let x_hat = self.generator.forward_t(&code.mean, false)?;
-        let code_hat = self.encoder.forward_t(&x_hat, false)?;
-        let d = self.critic.forward_t(x, false)?;
-        let d_hat = self.critic.forward_t(&x_hat, false)?;
-        compute(
+        score_reconstruction(
             &Self::STATISTICS,
-            ScoreInputs {
-                x,
-                reconstruction: &x_hat,
-                d_logit: None,
-                d_features: Some([
-                    (&d.features.x3, &d_hat.features.x3),
-                    (&d.features.x4, &d_hat.features.x4),
-                ]),
-                e_features: Some((&code.features.x4, &code_hat.features.x4)),
-                codes: None,
-            },
+            x,
+            &self.encoder,
+            &self.generator,
+            &self.critic,
+            false,
+            None,
         )
     }
 }

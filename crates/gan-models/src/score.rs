@@ -6,6 +6,7 @@ use candle::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::blocks::per_item_mean;
+use crate::networks::{Discriminator, Encoder, Generator};
 
 /// One anomaly statistic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -127,6 +128,44 @@ pub(crate) struct ScoreInputs<'a> {
     pub e_features: Option<(&'a Tensor, &'a Tensor)>,
     /// Code of x and the second encoder's code of x̂.
     pub codes: Option<(&'a Tensor, &'a Tensor)>,
+}
+
+/// Scoring of a model with an encoder E, a generator G and an image discriminator D: x̂ = G(E(x))
+/// with E's mean code, E's and D's features of x and of x̂, D's realism logit when D is a
+/// classifier (not a Wasserstein critic), and with a second encoder E′ (GANomaly) the codes E(x)
+/// and E′(x̂). All in eval mode.
+pub(crate) fn score_reconstruction(
+    wanted: &[Statistic],
+    x: &Tensor,
+    encoder: &Encoder,
+    generator: &Generator,
+    discriminator: &Discriminator,
+    classifier: bool,
+    second_encoder: Option<&Encoder>,
+) -> Result<ScoreBatch> {
+    let code = encoder.forward_t(x, false)?;
+    let x_hat = generator.forward_t(&code.mean, false)?;
+    let code_hat = encoder.forward_t(&x_hat, false)?;
+    let second_code = match second_encoder {
+        Some(e) => Some(e.forward_t(&x_hat, false)?.mean),
+        None => None,
+    };
+    let d = discriminator.forward_t(x, false)?;
+    let d_hat = discriminator.forward_t(&x_hat, false)?;
+    compute(
+        wanted,
+        ScoreInputs {
+            x,
+            reconstruction: &x_hat,
+            d_logit: classifier.then_some(&d.logit),
+            d_features: Some([
+                (&d.features.x3, &d_hat.features.x3),
+                (&d.features.x4, &d_hat.features.x4),
+            ]),
+            e_features: Some((&code.features.x4, &code_hat.features.x4)),
+            codes: second_code.as_ref().map(|c| (&code.mean, c)),
+        },
+    )
 }
 
 fn mean_squared(a: &Tensor, b: &Tensor) -> Result<Tensor> {
