@@ -9,9 +9,12 @@
 //! - conv_transpose2d: `y = col2im(Wᵀ · x)`, W viewed as (in, out·k·k).
 //!
 //! Each op's gradient is the other op, so every backward pass is gemm plus memory passes too.
+//! Each convolution is one graph node holding only its input and weight: the column matrix, four
+//! times the input (conv2d) or the output (conv_transpose2d) at stride 2, is a temporary of the
+//! forward pass and is recomputed by the backward pass rather than kept in the graph.
 //! Other devices and dtypes use candle's own convolutions.
 
-use candle::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
+use candle::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::cpu::contiguous_f32;
@@ -63,9 +66,90 @@ impl Geometry {
 }
 
 /// (B, C, H, W) → (C·k·k, B·OH·OW).
+fn im2col(g: Geometry, x: &[f32]) -> Result<Vec<f32>> {
+    let (oh, ow) = g.out_hw()?;
+    let positions = oh * ow;
+    let n = g.batch * positions;
+    let plane = g.height * g.width;
+    if x.len() != g.batch * g.channels * plane {
+        candle::bail!(
+            "im2col: expected {}x{}x{}x{} values, got {}",
+            g.batch,
+            g.channels,
+            g.height,
+            g.width,
+            x.len()
+        );
+    }
+    let mut out = vec![0f32; g.rows() * n];
+    out.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
+        let (c, tap) = (r / (g.kernel * g.kernel), r % (g.kernel * g.kernel));
+        let (ky, kx) = (tap / g.kernel, tap % g.kernel);
+        for b in 0..g.batch {
+            let image = &x[(b * g.channels + c) * plane..][..plane];
+            let dst = &mut row[b * positions..][..positions];
+            for oy in 0..oh {
+                let Some(iy) = g.source(oy, ky, g.height) else {
+                    continue;
+                };
+                let src = &image[iy * g.width..][..g.width];
+                let dst = &mut dst[oy * ow..][..ow];
+                for (ox, d) in dst.iter_mut().enumerate() {
+                    if let Some(ix) = g.source(ox, kx, g.width) {
+                        *d = src[ix];
+                    }
+                }
+            }
+        }
+    });
+    Ok(out)
+}
+
+/// (C·k·k, B·OH·OW) → (B, C, H, W), summing overlapping taps: the adjoint of [`im2col`].
+fn col2im(g: Geometry, cols: &[f32]) -> Result<Vec<f32>> {
+    let (oh, ow) = g.out_hw()?;
+    let positions = oh * ow;
+    let n = g.batch * positions;
+    if cols.len() != g.rows() * n {
+        candle::bail!(
+            "col2im: expected {}x{} columns, got {} values",
+            g.rows(),
+            n,
+            cols.len()
+        );
+    }
+    let plane = g.height * g.width;
+    let mut out = vec![0f32; g.batch * g.channels * plane];
+    out.par_chunks_mut(plane)
+        .enumerate()
+        .for_each(|(p, image)| {
+            let (b, c) = (p / g.channels, p % g.channels);
+            for ky in 0..g.kernel {
+                for kx in 0..g.kernel {
+                    let r = (c * g.kernel + ky) * g.kernel + kx;
+                    let src = &cols[r * n + b * positions..][..positions];
+                    for oy in 0..oh {
+                        let Some(iy) = g.source(oy, ky, g.height) else {
+                            continue;
+                        };
+                        let dst = &mut image[iy * g.width..][..g.width];
+                        let src = &src[oy * ow..][..ow];
+                        for (ox, &v) in src.iter().enumerate() {
+                            if let Some(ix) = g.source(ox, kx, g.width) {
+                                dst[ix] += v;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    Ok(out)
+}
+
+/// [`im2col`] as a differentiable op (its gradient is [`Col2Im`]).
 struct Im2Col(Geometry);
 
-/// (C·k·k, B·OH·OW) → (B, C, H, W), summing overlapping taps: the adjoint of [`Im2Col`].
+/// [`col2im`] as a differentiable op (its gradient is [`Im2Col`]).
 struct Col2Im(Geometry);
 
 impl CustomOp1 for Im2Col {
@@ -75,33 +159,12 @@ impl CustomOp1 for Im2Col {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = self.0;
-        let x = contiguous_f32(storage, layout, "im2col")?;
+        let out = im2col(g, contiguous_f32(storage, layout, "im2col")?)?;
         let (oh, ow) = g.out_hw()?;
-        let positions = oh * ow;
-        let n = g.batch * positions;
-        let plane = g.height * g.width;
-        let mut out = vec![0f32; g.rows() * n];
-        out.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
-            let (c, tap) = (r / (g.kernel * g.kernel), r % (g.kernel * g.kernel));
-            let (ky, kx) = (tap / g.kernel, tap % g.kernel);
-            for b in 0..g.batch {
-                let image = &x[(b * g.channels + c) * plane..][..plane];
-                let dst = &mut row[b * positions..][..positions];
-                for oy in 0..oh {
-                    let Some(iy) = g.source(oy, ky, g.height) else {
-                        continue;
-                    };
-                    let src = &image[iy * g.width..][..g.width];
-                    let dst = &mut dst[oy * ow..][..ow];
-                    for (ox, d) in dst.iter_mut().enumerate() {
-                        if let Some(ix) = g.source(ox, kx, g.width) {
-                            *d = src[ix];
-                        }
-                    }
-                }
-            }
-        });
-        Ok((CpuStorage::F32(out), Shape::from((g.rows(), n))))
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((g.rows(), g.batch * oh * ow)),
+        ))
     }
 
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
@@ -116,43 +179,7 @@ impl CustomOp1 for Col2Im {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = self.0;
-        let cols = contiguous_f32(storage, layout, "col2im")?;
-        let (oh, ow) = g.out_hw()?;
-        let positions = oh * ow;
-        let n = g.batch * positions;
-        if cols.len() != g.rows() * n {
-            candle::bail!(
-                "col2im: expected {}x{} columns, got {} values",
-                g.rows(),
-                n,
-                cols.len()
-            );
-        }
-        let plane = g.height * g.width;
-        let mut out = vec![0f32; g.batch * g.channels * plane];
-        out.par_chunks_mut(plane)
-            .enumerate()
-            .for_each(|(p, image)| {
-                let (b, c) = (p / g.channels, p % g.channels);
-                for ky in 0..g.kernel {
-                    for kx in 0..g.kernel {
-                        let r = (c * g.kernel + ky) * g.kernel + kx;
-                        let src = &cols[r * n + b * positions..][..positions];
-                        for oy in 0..oh {
-                            let Some(iy) = g.source(oy, ky, g.height) else {
-                                continue;
-                            };
-                            let dst = &mut image[iy * g.width..][..g.width];
-                            let src = &src[oy * ow..][..ow];
-                            for (ox, &v) in src.iter().enumerate() {
-                                if let Some(ix) = g.source(ox, kx, g.width) {
-                                    dst[ix] += v;
-                                }
-                            }
-                        }
-                    }
-                }
-            });
+        let out = col2im(g, contiguous_f32(storage, layout, "col2im")?)?;
         Ok((
             CpuStorage::F32(out),
             Shape::from((g.batch, g.channels, g.height, g.width)),
@@ -161,6 +188,150 @@ impl CustomOp1 for Col2Im {
 
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(grad_res.contiguous()?.apply_op1(Im2Col(self.0))?))
+    }
+}
+
+/// The f32 values of a (not tracked) CPU tensor, as the storage of an op's result.
+fn into_storage(t: Tensor) -> Result<CpuStorage> {
+    Ok(CpuStorage::F32(t.flatten_all()?.to_vec1::<f32>()?))
+}
+
+/// conv2d as one graph node that keeps only x and W: the columns (four times the input at stride
+/// 2) are a temporary of the forward pass and are recomputed in the backward pass, instead of
+/// living in the graph until the backward pass as a matmul operand.
+struct Conv2d {
+    g: Geometry,
+    out_c: usize,
+}
+
+impl CustomOp2 for Conv2d {
+    fn name(&self) -> &'static str {
+        "xray-gan-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = self.g;
+        let (oh, ow) = g.out_hw()?;
+        let n = g.batch * oh * ow;
+        let cols = Tensor::from_vec(
+            im2col(g, contiguous_f32(s1, l1, "conv2d")?)?,
+            (g.rows(), n),
+            &Device::Cpu,
+        )?;
+        let w = Tensor::from_slice(
+            contiguous_f32(s2, l2, "conv2d")?,
+            (self.out_c, g.rows()),
+            &Device::Cpu,
+        )?;
+        let y = w
+            .matmul(&cols)?
+            .reshape((self.out_c, g.batch, oh * ow))?
+            .transpose(0, 1)?;
+        Ok((into_storage(y)?, Shape::from((g.batch, self.out_c, oh, ow))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = self.g;
+        let (oh, ow) = g.out_hw()?;
+        let grad = grad
+            .transpose(0, 1)?
+            .contiguous()?
+            .reshape((self.out_c, g.batch * oh * ow))?;
+        let w2 = w.reshape((self.out_c, g.rows()))?;
+        let grad_x = w2.t()?.matmul(&grad)?.apply_op1(Col2Im(g))?;
+        let cols = x.contiguous()?.apply_op1(Im2Col(g))?;
+        let grad_w = grad.matmul(&cols.t()?)?.reshape(w.shape())?;
+        Ok((Some(grad_x), Some(grad_w)))
+    }
+}
+
+/// conv_transpose2d as one graph node that keeps only x and W (the columns Wᵀ·x, four times the
+/// output at stride 2, are a temporary). `g` is the geometry of the output side.
+struct ConvTranspose2d {
+    g: Geometry,
+    in_c: usize,
+    in_hw: (usize, usize),
+}
+
+impl ConvTranspose2d {
+    /// x (B, Cin, H, W) as (Cin, B·H·W).
+    fn channels_first(&self, x: &Tensor) -> Result<Tensor> {
+        let (h, w) = self.in_hw;
+        x.transpose(0, 1)?
+            .contiguous()?
+            .reshape((self.in_c, self.g.batch * h * w))
+    }
+}
+
+impl CustomOp2 for ConvTranspose2d {
+    fn name(&self) -> &'static str {
+        "xray-gan-conv-transpose2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = self.g;
+        let (h, w) = self.in_hw;
+        let x = Tensor::from_slice(
+            contiguous_f32(s1, l1, "conv_transpose2d")?,
+            (g.batch, self.in_c, h, w),
+            &Device::Cpu,
+        )?;
+        let weight = Tensor::from_slice(
+            contiguous_f32(s2, l2, "conv_transpose2d")?,
+            (self.in_c, g.rows()),
+            &Device::Cpu,
+        )?;
+        let cols = weight.t()?.matmul(&self.channels_first(&x)?)?;
+        let (storage, layout) = cols.storage_and_layout();
+        let candle::Storage::Cpu(cpu) = &*storage else {
+            candle::bail!("conv_transpose2d: columns left the CPU");
+        };
+        let out = col2im(g, contiguous_f32(cpu, layout, "col2im")?)?;
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((g.batch, g.channels, g.height, g.width)),
+        ))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = self.g;
+        let (h, wd) = self.in_hw;
+        let grad_cols = grad.contiguous()?.apply_op1(Im2Col(g))?;
+        let w2 = w.reshape((self.in_c, g.rows()))?;
+        let grad_x = w2
+            .matmul(&grad_cols)?
+            .reshape((self.in_c, g.batch, h, wd))?
+            .transpose(0, 1)?
+            .contiguous()?;
+        let grad_w = self
+            .channels_first(x)?
+            .matmul(&grad_cols.t()?)?
+            .reshape(w.shape())?;
+        Ok((Some(grad_x), Some(grad_w)))
     }
 }
 
@@ -185,14 +356,9 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, padding: usize, stride: usize) -> Res
         stride,
         padding,
     };
-    let (oh, ow) = g.out_hw()?;
-    let cols = x.contiguous()?.apply_op1(Im2Col(g))?;
-    weight
-        .reshape((out_c, g.rows()))?
-        .matmul(&cols)?
-        .reshape((out_c, batch, oh, ow))?
-        .transpose(0, 1)?
-        .contiguous()
+    g.out_hw()?;
+    x.contiguous()?
+        .apply_op2(&weight.contiguous()?, Conv2d { g, out_c })
 }
 
 /// conv_transpose2d of `x` (B, Cin, H, W) with `weight` (Cin, Cout, k, k), no bias, no output
@@ -224,14 +390,12 @@ pub fn conv_transpose2d(
         stride,
         padding,
     };
-    let columns = x
-        .transpose(0, 1)?
-        .contiguous()?
-        .reshape((in_c, batch * height * width))?;
-    weight
-        .reshape((in_c, g.rows()))?
-        .t()?
-        .matmul(&columns)?
-        .contiguous()?
-        .apply_op1(Col2Im(g))
+    x.contiguous()?.apply_op2(
+        &weight.contiguous()?,
+        ConvTranspose2d {
+            g,
+            in_c,
+            in_hw: (height, width),
+        },
+    )
 }
