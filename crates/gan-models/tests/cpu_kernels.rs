@@ -1,11 +1,14 @@
 //! The CPU kernels equal what candle's own ops compute. Convolutions (gemm): outputs, input gradients and weight
 //! gradients, for every geometry the networks use and an odd one (non-square, stride 3); and a
 //! convolution's FLOP count is two per multiply-add. Fused attention: output and the gradients of
-//! q, k and v equal the composite from tensor ops.
+//! q, k and v equal the composite from tensor ops. Fused bias + LeakyReLU and BatchNorm + ReLU:
+//! outputs, gradients and running statistics equal candle_nn's layers.
 
 use candle::{Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use gan_models::blocks::{Conv, ConvSpec, attention_kernel, gemm_conv};
+use gan_models::blocks::{
+    BatchNormRelu, Conv, ConvSpec, attention_kernel, bias_leaky_relu, gemm_conv,
+};
 use gan_models::flops;
 
 fn random(shape: &[usize], seed: u64) -> Tensor {
@@ -168,4 +171,98 @@ fn fused_attention_equals_tensor_ops() {
             assert!(diff < 1e-5, "∂{name} differs by {diff} for {qk:?}");
         }
     }
+}
+
+#[test]
+fn fused_bias_leaky_relu_equals_candle_nn() {
+    for shape in [&[2usize, 3, 5, 4][..], &[3, 6, 1, 1], &[2, 4, 7]] {
+        let c = shape[1];
+        assert_same(
+            shape,
+            &[c],
+            |x, b| bias_leaky_relu(x, b, 0.1),
+            |x, b| {
+                let mut per_channel = vec![1; x.rank()];
+                per_channel[1] = c;
+                candle_nn::ops::leaky_relu(&x.broadcast_add(&b.reshape(per_channel)?)?, 0.1)
+            },
+        );
+    }
+}
+
+#[test]
+fn fused_batch_norm_relu_equals_candle_nn_in_training_and_evaluation() {
+    let (b, c, h, w) = (4, 3, 5, 6);
+    let ours_vars = VarMap::new();
+    let theirs_vars = VarMap::new();
+    let ours = BatchNormRelu::new(
+        c,
+        VarBuilder::from_varmap(&ours_vars, candle::DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let theirs = candle_nn::batch_norm(
+        c,
+        candle_nn::BatchNormConfig::default(),
+        VarBuilder::from_varmap(&theirs_vars, candle::DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    // the same non-trivial affine parameters on both sides
+    let get = |vars: &VarMap, name: &str| {
+        vars.get(
+            c,
+            name,
+            candle_nn::Init::Const(0.),
+            candle::DType::F32,
+            &Device::Cpu,
+        )
+        .unwrap()
+    };
+    for vars in [&ours_vars, &theirs_vars] {
+        let weight = Var::from_tensor(&get(vars, "weight")).unwrap();
+        weight
+            .set(&random(&[c], 7).affine(0.5, 1.0).unwrap())
+            .unwrap();
+        let bias = Var::from_tensor(&get(vars, "bias")).unwrap();
+        bias.set(&random(&[c], 8)).unwrap();
+    }
+    let theirs_forward = |x: &Tensor, train: bool| {
+        use candle::ModuleT;
+        theirs.forward_t(x, train).unwrap().relu().unwrap()
+    };
+    for step in 0..2u64 {
+        let x =
+            Var::from_tensor(&random(&[b, c, h, w], 11 + step).affine(2.0, 0.3).unwrap()).unwrap();
+        let a = ours.forward_t(x.as_tensor(), true).unwrap();
+        let e = theirs_forward(x.as_tensor(), true);
+        assert!(max_abs_diff(&a, &e) < 1e-5, "training output");
+        let r = random(a.dims(), 3 + step);
+        let ga = (&a * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let ge = (&e * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(
+            max_abs_diff(ga.get(&x).unwrap(), ge.get(&x).unwrap()) < 1e-4,
+            "∂x"
+        );
+        for name in ["weight", "bias"] {
+            let (va, ve) = (get(&ours_vars, name), get(&theirs_vars, name));
+            assert!(
+                max_abs_diff(ga.get(&va).unwrap(), ge.get(&ve).unwrap()) < 1e-4,
+                "∂{name}"
+            );
+        }
+        // the running statistics follow the same rule
+        for name in ["running_mean", "running_var"] {
+            assert!(
+                max_abs_diff(&get(&ours_vars, name), &get(&theirs_vars, name)) < 1e-5,
+                "{name} after step {step}"
+            );
+        }
+    }
+    let x = random(&[b, c, h, w], 21);
+    assert!(
+        max_abs_diff(
+            &ours.forward_t(&x, false).unwrap(),
+            &theirs_forward(&x, false)
+        ) < 1e-5,
+        "evaluation output"
+    );
 }

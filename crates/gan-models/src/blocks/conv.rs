@@ -8,6 +8,7 @@
 use candle::{D, Result, Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 
+use super::activation::bias_leaky_relu;
 use super::gemm_conv;
 
 /// Spectral-norm state of one weight.
@@ -188,6 +189,16 @@ impl Conv {
     }
 
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_without_bias(x, train)?
+            .broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+    }
+
+    /// LeakyReLU(conv(x) + bias), fused on the CPU.
+    pub fn forward_leaky_t(&self, x: &Tensor, train: bool, slope: f64) -> Result<Tensor> {
+        bias_leaky_relu(&self.forward_without_bias(x, train)?, &self.bias, slope)
+    }
+
+    fn forward_without_bias(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let w = match &self.spectral {
             Some(sn) => sn.normalise(&self.weight, train)?,
             None => self.weight.clone(),
@@ -207,7 +218,7 @@ impl Conv {
             y.dims4()?
         };
         crate::flops::add_multiply_adds(b * h * w_ * w.elem_count());
-        y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+        Ok(y)
     }
 }
 

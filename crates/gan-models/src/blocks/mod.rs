@@ -1,5 +1,6 @@
 //! Building blocks: spectrally normalised convolutions (as gemm on the CPU), self-attention.
 
+pub mod activation;
 mod attention;
 pub mod attention_kernel;
 mod conv;
@@ -7,6 +8,7 @@ mod cpu;
 pub mod gemm_conv;
 mod softmax;
 
+pub use activation::{BatchNormRelu, bias_leaky_relu};
 pub use attention::SelfAttention;
 pub use conv::{Conv, ConvSpec, SpectralNorm, WEIGHT_INIT, linear, per_item_mean};
 pub use softmax::softmax_last_dim;

@@ -3,15 +3,15 @@
 //! and the first w stage, and a plain transposed convolution to one channel with tanh.
 
 use candle::{Result, Tensor};
-use candle_nn::{BatchNorm, BatchNormConfig, ModuleT, VarBuilder};
+use candle_nn::VarBuilder;
 
-use crate::blocks::{Conv, ConvSpec, SelfAttention};
+use crate::blocks::{BatchNormRelu, Conv, ConvSpec, SelfAttention};
 use crate::config::ModelConfig;
 
 #[derive(Debug, Clone)]
 struct UpStage {
     conv: Conv,
-    norm: BatchNorm,
+    norm: BatchNormRelu,
     attention: Option<SelfAttention>,
 }
 
@@ -38,7 +38,7 @@ impl Generator {
             let vs = vb.pp(format!("stage{i}"));
             let conv =
                 Conv::conv_transpose2d(in_c, out_c, spec, config.spectral_norm, vs.pp("conv"))?;
-            let norm = candle_nn::batch_norm(out_c, BatchNormConfig::default(), vs.pp("bn"))?;
+            let norm = BatchNormRelu::new(out_c, vs.pp("bn"))?;
             let attend = config.self_attention
                 && i > 0
                 && (out_c == 2 * w || out_c == w)
@@ -76,7 +76,7 @@ impl Generator {
         let mut h = z.reshape((b, self.latent, 1, 1))?;
         for stage in &self.stages {
             h = stage.conv.forward_t(&h, train)?;
-            h = stage.norm.forward_t(&h, train)?.relu()?;
+            h = stage.norm.forward_t(&h, train)?;
             if let Some(attention) = &stage.attention {
                 h = attention.forward_t(&h, train)?;
             }

@@ -64,7 +64,7 @@ impl ConvTrunk {
         let mut h = x.clone();
         let mut x3 = None;
         for (i, (conv, attention)) in self.stages.iter().enumerate() {
-            h = candle_nn::ops::leaky_relu(&conv.forward_t(&h, train)?, self.slope)?;
+            h = conv.forward_leaky_t(&h, train, self.slope)?;
             if let Some(attention) = attention {
                 h = attention.forward_t(&h, train)?;
             }

@@ -1,0 +1,328 @@
+//! Fused per-channel layers for the CPU: bias + LeakyReLU (the trunk's stages) and training-mode
+//! BatchNorm + ReLU (the generator's stages).
+//!
+//! Composed from candle's tensor ops, bias + LeakyReLU keeps five full-size tensors in the graph
+//! (the sum, the two halves, the scaled half, the result) and BatchNorm + ReLU eight (the
+//! transposed copy, centred, squared, normalised, scaled, shifted, rectified, the copy back):
+//! most of a training step's memory. Fused, each keeps its input and its output, and the backward
+//! pass computes the gradients in one pass over them. Other devices and dtypes use the
+//! composition, which is also the reference the tests compare with.
+
+use candle::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, Var};
+use candle_nn::{Init, VarBuilder};
+use rayon::prelude::*;
+
+use super::cpu::contiguous_f32;
+
+fn fused_applies(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == DType::F32
+}
+
+/// (batch, channels, positions per channel) of a `(B, C, …)` tensor.
+fn planes(shape: &Shape) -> Result<(usize, usize, usize)> {
+    let dims = shape.dims();
+    if dims.len() < 2 {
+        candle::bail!("per-channel layer: input of shape {dims:?} has no channel dimension");
+    }
+    Ok((dims[0], dims[1], dims[2..].iter().product()))
+}
+
+/// LeakyReLU(x + bias), bias per channel (dimension 1).
+pub fn bias_leaky_relu(x: &Tensor, bias: &Tensor, slope: f64) -> Result<Tensor> {
+    if !fused_applies(x) {
+        let shape: Vec<usize> = (0..x.rank())
+            .map(|d| if d == 1 { bias.elem_count() } else { 1 })
+            .collect();
+        return candle_nn::ops::leaky_relu(&x.broadcast_add(&bias.reshape(shape)?)?, slope);
+    }
+    x.contiguous()?
+        .apply_op2(&bias.contiguous()?, BiasLeakyRelu { slope })
+}
+
+struct BiasLeakyRelu {
+    slope: f64,
+}
+
+impl CustomOp2 for BiasLeakyRelu {
+    fn name(&self) -> &'static str {
+        "xray-gan-bias-leaky-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s1, l1, "bias_leaky_relu")?;
+        let bias = contiguous_f32(s2, l2, "bias_leaky_relu")?;
+        let (_, c, n) = planes(l1.shape())?;
+        if bias.len() != c {
+            candle::bail!("bias_leaky_relu: {} biases for {c} channels", bias.len());
+        }
+        let slope = self.slope as f32;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(n.max(1))
+            .zip(x.par_chunks(n.max(1)))
+            .enumerate()
+            .for_each(|(p, (dst, src))| {
+                let b = bias[p % c];
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    let v = v + b;
+                    *d = if v > 0.0 { v } else { slope * v };
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    /// The sign of the output is the sign of x + bias (the slope is positive), so the output
+    /// alone says which slope applies.
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad_x = res
+            .gt(0f32)?
+            .where_cond(grad, &grad.affine(self.slope, 0.0)?)?;
+        let (b, c, n) = planes(res.shape())?;
+        let grad_bias = grad_x
+            .reshape((b, c, n))?
+            .sum(2)?
+            .sum(0)?
+            .reshape(bias.shape())?;
+        Ok((Some(grad_x), Some(grad_bias)))
+    }
+}
+
+/// Per-channel mean and 1/sqrt(var + eps) of a contiguous `(B, C, n)` input (biased variance).
+fn channel_statistics(x: &[f32], b: usize, c: usize, n: usize, eps: f64) -> (Vec<f32>, Vec<f32>) {
+    let per: Vec<(f32, f32)> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let count = (b * n) as f64;
+            let mut sum = 0f64;
+            for i in 0..b {
+                sum += x[(i * c + ch) * n..][..n]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .sum::<f64>();
+            }
+            let mean = sum / count;
+            let mut squares = 0f64;
+            for i in 0..b {
+                squares += x[(i * c + ch) * n..][..n]
+                    .iter()
+                    .map(|&v| (v as f64 - mean).powi(2))
+                    .sum::<f64>();
+            }
+            let var = squares / count;
+            (mean as f32, (1.0 / (var + eps).sqrt()) as f32)
+        })
+        .collect();
+    per.into_iter().unzip()
+}
+
+/// The batch statistics of a training-mode BatchNorm.
+pub struct BatchStatistics {
+    /// Per channel: the mean and the biased variance over batch and positions.
+    pub mean: Tensor,
+    pub variance: Tensor,
+}
+
+/// ReLU(BatchNorm(x)) in training mode: normalised with the batch's own per-channel statistics,
+/// scaled by `weight` and shifted by `bias`. Returns the output and the statistics (for the
+/// running averages).
+pub fn batch_norm_relu(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, BatchStatistics)> {
+    let (b, c, n) = planes(x.shape())?;
+    if !fused_applies(x) {
+        let flat = x.transpose(0, 1)?.flatten_from(1)?.contiguous()?;
+        let mean = flat.mean_keepdim(1)?;
+        let centred = flat.broadcast_sub(&mean)?;
+        let variance = centred.sqr()?.mean_keepdim(1)?;
+        let y = centred
+            .broadcast_div(&(&variance + eps)?.sqrt()?)?
+            .broadcast_mul(&weight.reshape((c, 1))?)?
+            .broadcast_add(&bias.reshape((c, 1))?)?
+            .relu()?
+            .reshape((c, b, n))?
+            .transpose(0, 1)?
+            .reshape(x.shape())?;
+        let statistics = BatchStatistics {
+            mean: mean.flatten_all()?.detach(),
+            variance: variance.flatten_all()?.detach(),
+        };
+        return Ok((y, statistics));
+    }
+    let x = x.contiguous()?;
+    let (mean, inv_std) = {
+        let (storage, layout) = x.storage_and_layout();
+        let candle::Storage::Cpu(cpu) = &*storage else {
+            candle::bail!("batch_norm_relu: input left the CPU");
+        };
+        channel_statistics(
+            contiguous_f32(cpu, layout, "batch_norm_relu")?,
+            b,
+            c,
+            n,
+            eps,
+        )
+    };
+    let variance: Vec<f32> = inv_std
+        .iter()
+        .map(|s| (1.0 / (s * s) as f64 - eps) as f32)
+        .collect();
+    let statistics = BatchStatistics {
+        mean: Tensor::from_slice(&mean, c, x.device())?,
+        variance: Tensor::from_vec(variance, c, x.device())?,
+    };
+    let y = x.apply_op3(
+        &weight.contiguous()?,
+        &bias.contiguous()?,
+        BatchNormReluOp { mean, inv_std },
+    )?;
+    Ok((y, statistics))
+}
+
+/// The fused op, with the batch statistics computed beforehand (they are constants of the
+/// backward formula below, which accounts for their dependence on x).
+struct BatchNormReluOp {
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+}
+
+impl CustomOp3 for BatchNormReluOp {
+    fn name(&self) -> &'static str {
+        "xray-gan-batch-norm-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s1, l1, "batch_norm_relu")?;
+        let gamma = contiguous_f32(s2, l2, "batch_norm_relu")?;
+        let beta = contiguous_f32(s3, l3, "batch_norm_relu")?;
+        let (_, c, n) = planes(l1.shape())?;
+        if gamma.len() != c || beta.len() != c || self.mean.len() != c {
+            candle::bail!("batch_norm_relu: parameters do not have {c} channels");
+        }
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(n.max(1))
+            .zip(x.par_chunks(n.max(1)))
+            .enumerate()
+            .for_each(|(p, (dst, src))| {
+                let ch = p % c;
+                let scale = gamma[ch] * self.inv_std[ch];
+                let shift = beta[ch] - self.mean[ch] * scale;
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = (v * scale + shift).max(0.0);
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    /// With x̂ = (x − μ)·s (s = 1/σ), g = ∂L/∂y masked by y > 0 and m = B·n values per channel:
+    /// ∂β = Σg, ∂γ = Σg·x̂, ∂x = γ·s·(g − ∂β/m − x̂·∂γ/m).
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (b, c, n) = planes(x.shape())?;
+        let m = (b * n) as f64;
+        let device = x.device();
+        let per_channel = |v: &[f32]| Tensor::from_slice(v, (1, c, 1), device);
+        let (mean, inv_std) = (per_channel(&self.mean)?, per_channel(&self.inv_std)?);
+        let x = x.reshape((b, c, n))?;
+        let g = res
+            .gt(0f32)?
+            .where_cond(grad, &grad.zeros_like()?)?
+            .reshape((b, c, n))?;
+        let x_hat = x.broadcast_sub(&mean)?.broadcast_mul(&inv_std)?;
+        let channel_sum = |t: &Tensor| t.sum_keepdim(2)?.sum_keepdim(0);
+        let grad_beta = channel_sum(&g)?;
+        let grad_gamma = channel_sum(&(&g * &x_hat)?)?;
+        let grad_x = g
+            .broadcast_sub(&(&grad_beta / m)?)?
+            .sub(&x_hat.broadcast_mul(&(&grad_gamma / m)?)?)?
+            .broadcast_mul(&gamma.reshape((1, c, 1))?.mul(&inv_std)?)?
+            .reshape(res.shape())?;
+        Ok((
+            Some(grad_x),
+            Some(grad_gamma.flatten_all()?),
+            Some(grad_beta.flatten_all()?),
+        ))
+    }
+}
+
+/// A BatchNorm followed by ReLU, with candle_nn's variables, initialisation and running-average
+/// rule (momentum 0.1, running variance unbiased), so checkpoints are unchanged. Training mode
+/// runs [`batch_norm_relu`]; evaluation mode normalises with the running statistics.
+#[derive(Debug, Clone)]
+pub struct BatchNormRelu {
+    running_mean: Var,
+    running_var: Var,
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl BatchNormRelu {
+    const EPS: f64 = 1e-5;
+    const MOMENTUM: f64 = 0.1;
+
+    pub fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
+        let running_mean = vb.get_with_hints(channels, "running_mean", Init::Const(0.))?;
+        let running_var = vb.get_with_hints(channels, "running_var", Init::Const(1.))?;
+        Ok(BatchNormRelu {
+            running_mean: Var::from_tensor(&running_mean)?,
+            running_var: Var::from_tensor(&running_var)?,
+            weight: vb.get_with_hints(channels, "weight", Init::Const(1.))?,
+            bias: vb.get_with_hints(channels, "bias", Init::Const(0.))?,
+        })
+    }
+
+    /// `x` is `(B, C, …)`.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let (b, c, n) = planes(x.shape())?;
+        if train {
+            let (y, stats) = batch_norm_relu(x, &self.weight, &self.bias, Self::EPS)?;
+            let m = Self::MOMENTUM;
+            let count = (b * n) as f64;
+            let unbiased = m * count / (count - 1.0).max(1.0);
+            self.running_mean.set(
+                &((self.running_mean.as_tensor() * (1.0 - m))? + (stats.mean * m)?)?.detach(),
+            )?;
+            self.running_var.set(
+                &((self.running_var.as_tensor() * (1.0 - m))? + (stats.variance * unbiased)?)?
+                    .detach(),
+            )?;
+            return Ok(y);
+        }
+        let shape: Vec<usize> = (0..x.rank()).map(|d| if d == 1 { c } else { 1 }).collect();
+        let per_channel = |t: &Tensor| t.reshape(shape.clone());
+        let inv_std = (self.running_var.as_tensor() + Self::EPS)?
+            .sqrt()?
+            .recip()?;
+        x.broadcast_sub(&per_channel(self.running_mean.as_tensor())?)?
+            .broadcast_mul(&per_channel(&(inv_std * &self.weight)?)?)?
+            .broadcast_add(&per_channel(&self.bias)?)?
+            .relu()
+    }
+}
