@@ -43,12 +43,6 @@ impl AlphaGan {
         Ok(model)
     }
 
-    /// x̂ = G(mean of E(x)).
-    pub fn reconstruct(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let code = self.encoder.forward_t(x, train)?;
-        self.generator.forward_t(&code.mean, train)
-    }
-
     /// All statistics of a batch, in eval mode (deterministic).
     pub fn score(&self, x: &Tensor) -> Result<ScoreBatch> {
         score_reconstruction(

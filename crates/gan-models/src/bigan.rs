@@ -39,12 +39,6 @@ impl BiGan {
         Ok(model)
     }
 
-    /// x̂ = G(E(x)).
-    pub fn reconstruct(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let code = self.encoder.forward_t(x, train)?;
-        self.generator.forward_t(&code.mean, train)
-    }
-
     /// All statistics of a batch, in eval mode. The joint discriminator sees (x, E(x)) and
     /// (x̂, E(x)).
     pub fn score(&self, x: &Tensor) -> Result<ScoreBatch> {

@@ -77,12 +77,6 @@ impl Ganomaly {
         })
     }
 
-    /// x̂ = G(E(x)).
-    pub fn reconstruct(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let code = self.encoder.forward_t(x, train)?.mean;
-        self.generator.forward_t(&code, train)
-    }
-
     /// All statistics of a batch, in eval mode; `latent` = mean (E(x) − E′(x̂))².
     pub fn score(&self, x: &Tensor) -> Result<ScoreBatch> {
         score_reconstruction(

@@ -10,7 +10,7 @@ use crate::config::{ModelConfig, ModelKind};
 use crate::error::Result;
 use crate::f_anogan::FAnogan;
 use crate::ganomaly::Ganomaly;
-use crate::networks::Generator;
+use crate::networks::{Encoder, Generator};
 use crate::player::Player;
 use crate::score::{ScoreBatch, Statistic};
 
@@ -67,14 +67,20 @@ impl GanModel {
         self.players().iter().find(|p| p.name == name)
     }
 
-    /// x̂ = G(E(x)) with E's mean code.
+    /// x̂ = G(E(x)) with E's mean code (the code itself for the deterministic encoders).
     pub fn reconstruct(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        Ok(match self {
-            GanModel::AlphaGan(m) => m.reconstruct(x, train)?,
-            GanModel::BiGan(m) => m.reconstruct(x, train)?,
-            GanModel::Ganomaly(m) => m.reconstruct(x, train)?,
-            GanModel::FAnogan(m) => m.reconstruct(x, train)?,
-        })
+        let code = self.encoder().forward_t(x, train)?.mean;
+        Ok(self.generator().forward_t(&code, train)?)
+    }
+
+    /// The network that maps an image to its code (GANomaly's first encoder).
+    pub fn encoder(&self) -> &Encoder {
+        match self {
+            GanModel::AlphaGan(m) => &m.encoder,
+            GanModel::BiGan(m) => &m.encoder,
+            GanModel::Ganomaly(m) => &m.encoder,
+            GanModel::FAnogan(m) => &m.encoder,
+        }
     }
 
     /// Every statistic for a batch `(B, C, S, S)`, in eval mode: the same input always gives the
