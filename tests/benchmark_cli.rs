@@ -127,6 +127,32 @@ fn benchmark_compares_models_over_seeds_and_resumes() {
     assert_eq!(stderr.matches("done before").count(), 3, "{stderr}");
     assert!(lost.is_file());
 
+    // a cell trained with other settings is not mixed into the table
+    let other = xray_gan()
+        .arg("benchmark")
+        .arg("--data")
+        .arg(data.path())
+        .arg("--out")
+        .arg(out.path())
+        .args(["--models", "ganomaly", "--seeds", "1", "--epochs", "3"])
+        .args(["--image-size", "32", "--width", "8", "--no-self-attention"])
+        .args([
+            "--batch-size",
+            "8",
+            "--cache-dir",
+            "none",
+            "--device",
+            "cpu",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(other.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        stderr.contains("ganomaly/seed-0/run was trained with other settings (epochs differ)"),
+        "{stderr}"
+    );
+
     // an unknown model is bad usage
     let bad = benchmark(data.path(), out.path(), "ganomaly,vae");
     assert_eq!(bad.status.code(), Some(2));

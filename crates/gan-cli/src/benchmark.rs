@@ -92,6 +92,43 @@ fn anomaly_kinds(
     Ok(Some(read_anomaly_kinds(&csv)?))
 }
 
+/// A cell already trained with other settings (another `--epochs`, say) is an error naming the
+/// settings that differ: reusing it would mix settings in one table.
+fn refuse_other_settings(run: &Path, config: &TrainConfig) -> Result<()> {
+    let folder = RunFolder::new(run);
+    if !folder.config().is_file() {
+        return Ok(());
+    }
+    let mut wanted = config.clone();
+    if wanted.kind == ModelKind::FAnogan && wanted.gan_epochs.is_none() {
+        wanted.gan_epochs = Some(wanted.gan_epochs());
+    }
+    let mut saved = folder.read_config()?;
+    // neither changes what is trained
+    saved.program_version = wanted.program_version.clone();
+    saved.data.cache_dir = wanted.data.cache_dir.clone();
+    if saved == wanted {
+        return Ok(());
+    }
+    let (a, b) = (
+        serde_json::to_value(&saved)?,
+        serde_json::to_value(&wanted)?,
+    );
+    let differing: Vec<String> = match (a.as_object(), b.as_object()) {
+        (Some(a), Some(b)) => b
+            .iter()
+            .filter(|(k, v)| a.get(*k) != Some(*v))
+            .map(|(k, _)| k.clone())
+            .collect(),
+        _ => Vec::new(),
+    };
+    bail!(gan_train::TrainError::Config(format!(
+        "{} was trained with other settings ({} differ); choose another --out or remove that folder",
+        run.display(),
+        differing.join(", ")
+    )))
+}
+
 /// Trains, scores and evaluates one (model, seed) in `dir`, or reads back its finished result.
 fn run_cell(
     args: &BenchmarkArgs,
@@ -101,6 +138,9 @@ fn run_cell(
     kinds: Option<&std::collections::HashMap<String, Option<gan_data::synth::AnomalyKind>>>,
     device: &candle::Device,
 ) -> Result<BenchmarkCell> {
+    let run = dir.join("run");
+    let config = args.train_config(kind, seed);
+    refuse_other_settings(&run, &config)?;
     let done = dir.join("cell.json");
     if done.is_file() {
         let text = std::fs::read(&done).with_context(|| done.display().to_string())?;
@@ -113,7 +153,6 @@ fn run_cell(
         }
         tracing::warn!("{}: unreadable, computing the cell again", done.display());
     }
-    let run = dir.join("run");
     let resumed = RunFolder::new(&run).latest_checkpoint().exists();
     tracing::info!(
         "{kind} seed {seed}: training {} epochs into {}",
@@ -122,7 +161,7 @@ fn run_cell(
     );
     let started = Instant::now();
     train(
-        &args.train_config(kind, seed),
+        &config,
         &run,
         device,
         &TrainOptions {
