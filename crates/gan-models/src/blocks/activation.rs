@@ -12,7 +12,7 @@ use candle::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Ten
 use candle_nn::{Init, VarBuilder};
 use rayon::prelude::*;
 
-use super::cpu::contiguous_f32;
+use super::cpu::{contiguous_f32, with_f32};
 
 fn fused_applies(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32
@@ -98,8 +98,8 @@ impl CustomOp2 for BiasLeakyRelu {
     }
 }
 
-/// Per-channel mean and 1/sqrt(var + eps) of a contiguous `(B, C, n)` input (biased variance).
-fn channel_statistics(x: &[f32], b: usize, c: usize, n: usize, eps: f64) -> (Vec<f32>, Vec<f32>) {
+/// Per-channel mean and biased variance of a contiguous `(B, C, n)` input.
+fn channel_statistics(x: &[f32], b: usize, c: usize, n: usize) -> (Vec<f32>, Vec<f32>) {
     let per: Vec<(f32, f32)> = (0..c)
         .into_par_iter()
         .map(|ch| {
@@ -119,8 +119,7 @@ fn channel_statistics(x: &[f32], b: usize, c: usize, n: usize, eps: f64) -> (Vec
                     .map(|&v| (v as f64 - mean).powi(2))
                     .sum::<f64>();
             }
-            let var = squares / count;
-            (mean as f32, (1.0 / (var + eps).sqrt()) as f32)
+            (mean as f32, (squares / count) as f32)
         })
         .collect();
     per.into_iter().unzip()
@@ -163,22 +162,12 @@ pub fn batch_norm_relu(
         return Ok((y, statistics));
     }
     let x = x.contiguous()?;
-    let (mean, inv_std) = {
-        let (storage, layout) = x.storage_and_layout();
-        let candle::Storage::Cpu(cpu) = &*storage else {
-            candle::bail!("batch_norm_relu: input left the CPU");
-        };
-        channel_statistics(
-            contiguous_f32(cpu, layout, "batch_norm_relu")?,
-            b,
-            c,
-            n,
-            eps,
-        )
-    };
-    let variance: Vec<f32> = inv_std
+    let (mean, variance) = with_f32(&x, "batch_norm_relu", |data| {
+        Ok(channel_statistics(data, b, c, n))
+    })?;
+    let inv_std: Vec<f32> = variance
         .iter()
-        .map(|s| (1.0 / (s * s) as f64 - eps) as f32)
+        .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
         .collect();
     let statistics = BatchStatistics {
         mean: Tensor::from_slice(&mean, c, x.device())?,

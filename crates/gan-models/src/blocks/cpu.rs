@@ -1,7 +1,9 @@
-//! Pieces shared by the CPU kernels: f32 slices of candle's storage, and a softmax row whose
+//! Pieces shared by the CPU kernels: f32 slices of candle's storage, a one-pass transpose of the
+//! two leading axes, and a softmax row whose
 //! passes vectorise (lane-wise reductions, a polynomial exponential).
 
-use candle::{CpuStorage, Layout, Result};
+use candle::{CpuStorage, Layout, Result, Tensor};
+use rayon::prelude::*;
 
 /// The contiguous f32 data behind a kernel's input; `op` names the kernel in errors.
 pub(super) fn contiguous_f32<'a>(
@@ -16,6 +18,27 @@ pub(super) fn contiguous_f32<'a>(
         candle::bail!("{op}: input must be contiguous");
     };
     Ok(&data[start..end])
+}
+
+/// Runs `f` on the contiguous f32 data of a CPU tensor (one that a kernel made itself).
+pub(super) fn with_f32<R>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let candle::Storage::Cpu(cpu) = &*storage else {
+        candle::bail!("{op}: expected a CPU tensor");
+    };
+    f(contiguous_f32(cpu, layout, op)?)
+}
+
+/// `(a, b, n)` data as `(b, a, n)`, in one pass.
+pub(super) fn swap_leading(data: &[f32], a: usize, b: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![0f32; data.len()];
+    out.par_chunks_mut(n.max(1))
+        .enumerate()
+        .for_each(|(p, dst)| {
+            let (j, i) = (p / a, p % a);
+            dst.copy_from_slice(&data[(i * b + j) * n..][..n]);
+        });
+    out
 }
 
 /// Softmax of one row in place: subtract the maximum, exponentiate, divide by the sum; every

@@ -17,7 +17,7 @@
 use candle::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu::contiguous_f32;
+use super::cpu::{contiguous_f32, swap_leading, with_f32};
 
 /// Geometry shared by a convolution's image side and its column side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,11 +191,6 @@ impl CustomOp1 for Col2Im {
     }
 }
 
-/// The f32 values of a (not tracked) CPU tensor, as the storage of an op's result.
-fn into_storage(t: Tensor) -> Result<CpuStorage> {
-    Ok(CpuStorage::F32(t.flatten_all()?.to_vec1::<f32>()?))
-}
-
 /// conv2d as one graph node that keeps only x and W: the columns (four times the input at stride
 /// 2) are a temporary of the forward pass and are recomputed in the backward pass, instead of
 /// living in the graph until the backward pass as a matmul operand.
@@ -229,11 +224,14 @@ impl CustomOp2 for Conv2d {
             (self.out_c, g.rows()),
             &Device::Cpu,
         )?;
-        let y = w
-            .matmul(&cols)?
-            .reshape((self.out_c, g.batch, oh * ow))?
-            .transpose(0, 1)?;
-        Ok((into_storage(y)?, Shape::from((g.batch, self.out_c, oh, ow))))
+        // (out, B·OH·OW) → (B, out, OH, OW) in one pass
+        let y = with_f32(&w.matmul(&cols)?, "conv2d", |y| {
+            Ok(swap_leading(y, self.out_c, g.batch, oh * ow))
+        })?;
+        Ok((
+            CpuStorage::F32(y),
+            Shape::from((g.batch, self.out_c, oh, ow)),
+        ))
     }
 
     fn bwd(
@@ -289,22 +287,22 @@ impl CustomOp2 for ConvTranspose2d {
     ) -> Result<(CpuStorage, Shape)> {
         let g = self.g;
         let (h, w) = self.in_hw;
-        let x = Tensor::from_slice(
+        // x (B, Cin, H·W) → (Cin, B·H·W) in one pass
+        let x = swap_leading(
             contiguous_f32(s1, l1, "conv_transpose2d")?,
-            (g.batch, self.in_c, h, w),
-            &Device::Cpu,
-        )?;
+            g.batch,
+            self.in_c,
+            h * w,
+        );
+        let x = Tensor::from_vec(x, (self.in_c, g.batch * h * w), &Device::Cpu)?;
         let weight = Tensor::from_slice(
             contiguous_f32(s2, l2, "conv_transpose2d")?,
             (self.in_c, g.rows()),
             &Device::Cpu,
         )?;
-        let cols = weight.t()?.matmul(&self.channels_first(&x)?)?;
-        let (storage, layout) = cols.storage_and_layout();
-        let candle::Storage::Cpu(cpu) = &*storage else {
-            candle::bail!("conv_transpose2d: columns left the CPU");
-        };
-        let out = col2im(g, contiguous_f32(cpu, layout, "col2im")?)?;
+        let out = with_f32(&weight.t()?.matmul(&x)?, "conv_transpose2d", |cols| {
+            col2im(g, cols)
+        })?;
         Ok((
             CpuStorage::F32(out),
             Shape::from((g.batch, g.channels, g.height, g.width)),
