@@ -13,13 +13,12 @@ use gan_data::find_mura_dir;
 use gan_data::synth::read_anomaly_kinds;
 use gan_metrics::benchmark::{BenchmarkCell, curve_aurocs, curve_label, summarise};
 use gan_metrics::plots::roc_png;
-use gan_metrics::{EvalOptions, FUSED, ScoreTable, evaluate, write_file};
+use gan_metrics::{EvalOptions, ScoreTable, evaluate, write_file};
 use gan_models::{ModelKind, select_device};
-use gan_train::{RunFolder, TrainConfig, TrainOptions, WhichWeights, train};
+use gan_train::{RunFolder, TrainConfig, TrainOptions, train};
 
 use crate::demo::auroc_by_kind;
-use crate::eval::{EvalArgs, evaluate_scores};
-use crate::score::score_run;
+use crate::eval::score_and_evaluate;
 use crate::train::SetupArgs;
 
 #[derive(Debug, Args)]
@@ -99,10 +98,7 @@ fn refuse_other_settings(run: &Path, config: &TrainConfig) -> Result<()> {
     if !folder.config().is_file() {
         return Ok(());
     }
-    let mut wanted = config.clone();
-    if wanted.kind == ModelKind::FAnogan && wanted.gan_epochs.is_none() {
-        wanted.gan_epochs = Some(wanted.gan_epochs());
-    }
+    let wanted = config.with_phases_fixed();
     let mut saved = folder.read_config()?;
     // neither changes what is trained
     saved.program_version = wanted.program_version.clone();
@@ -171,18 +167,9 @@ fn run_cell(
         },
     )?;
     let train_seconds = started.elapsed().as_secs_f64();
-    let scores = dir.join("scores.csv");
-    score_run(&run, None, &scores, None, WhichWeights::Best, device, 64)?;
-    let metrics = evaluate_scores(&EvalArgs {
-        scores: scores.clone(),
-        out: dir.join("eval"),
-        run: Some(run.clone()),
-        primary: FUSED.into(),
-        calibration_quantile: 0.95,
-        gallery: 8,
-    })?;
+    let metrics = score_and_evaluate(&run, dir, device)?;
     let by_kind = match kinds {
-        Some(kinds) => auroc_by_kind(&ScoreTable::read(&scores)?, kinds)
+        Some(kinds) => auroc_by_kind(&ScoreTable::read(&dir.join("scores.csv"))?, kinds)
             .into_iter()
             .map(|k| (k.kind, k.auroc))
             .collect(),

@@ -14,11 +14,10 @@ use gan_data::{Augmentation, MURA_DIR};
 use gan_metrics::evaluate::with_derived_statistics;
 use gan_metrics::{CALIBRATION_SPLIT, Metrics, ScoreTable, auroc};
 use gan_models::{ModelConfig, ModelKind, select_device};
-use gan_train::{TrainConfig, TrainOptions, WhichWeights, train};
+use gan_train::{TrainConfig, TrainOptions, train};
 use serde::Serialize;
 
-use crate::eval::{EvalArgs, evaluate_scores};
-use crate::score::score_run;
+use crate::eval::score_and_evaluate;
 use crate::train::cache_dir;
 
 #[derive(Debug, Args)]
@@ -201,24 +200,14 @@ pub fn run(args: DemoArgs) -> Result<()> {
                 stop: None,
             },
         )?;
-        let scores = dir.join("scores.csv");
-        score_run(&run, None, &scores, None, WhichWeights::Best, &device, 64)?;
-        let eval = EvalArgs {
-            scores: scores.clone(),
-            out: dir.join("eval"),
-            run: Some(run.clone()),
-            primary: gan_metrics::FUSED.into(),
-            calibration_quantile: 0.95,
-            gallery: 8,
-        };
-        let metrics = evaluate_scores(&eval)?;
-        let by_kind = auroc_by_kind(&ScoreTable::read(&scores)?, &kinds);
+        let metrics = score_and_evaluate(&run, &dir, &device)?;
+        let by_kind = auroc_by_kind(&ScoreTable::read(&dir.join("scores.csv"))?, &kinds);
         summaries.push(ModelSummary {
             model: kind.name().into(),
             seconds: model_started.elapsed().as_secs_f64(),
             metrics,
             by_kind,
-            report: eval.out.join("report.html"),
+            report: dir.join("eval/report.html"),
         });
     }
     let table = render_tables(&summaries);

@@ -3,7 +3,7 @@
 //! sheet and the most and least anomalous images with their residual maps.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -15,6 +15,8 @@ use gan_metrics::{CALIBRATION_SPLIT, EvalOptions, FUSED, ScoreTable, evaluate, w
 use gan_models::{GanModel, select_device};
 use gan_train::{RunFolder, TrainConfig, WhichWeights, preprocess_of};
 use image::{Rgb, RgbImage};
+
+use crate::score::score_run;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -53,6 +55,26 @@ pub fn run(args: EvalArgs) -> Result<()> {
     print_summary(&metrics);
     println!("report: {}", args.out.join("report.html").display());
     Ok(())
+}
+
+/// What `demo` and `benchmark` do with each trained run: score its best weights into
+/// `dir/scores.csv` and evaluate them into `dir/eval/` with the default settings (the fused
+/// statistic as primary, the 95 % calibration quantile). Returns the metrics.
+pub fn score_and_evaluate(
+    run: &Path,
+    dir: &Path,
+    device: &candle::Device,
+) -> Result<gan_metrics::Metrics> {
+    let scores = dir.join("scores.csv");
+    score_run(run, None, &scores, None, WhichWeights::Best, device, 64)?;
+    evaluate_scores(&EvalArgs {
+        scores,
+        out: dir.join("eval"),
+        run: Some(run.to_path_buf()),
+        primary: FUSED.into(),
+        calibration_quantile: 0.95,
+        gallery: 8,
+    })
 }
 
 /// Writes metrics.json, the figures and report.html; returns the metrics.

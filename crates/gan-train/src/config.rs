@@ -169,6 +169,16 @@ impl TrainConfig {
         self.gan_epochs.unwrap_or(self.epochs / 2)
     }
 
+    /// The configuration a run writes to `config.json`: f-AnoGAN's phase boundary fixed, so that
+    /// resuming with more epochs keeps it.
+    pub fn with_phases_fixed(&self) -> TrainConfig {
+        let mut fixed = self.clone();
+        if fixed.kind == ModelKind::FAnogan && fixed.gan_epochs.is_none() {
+            fixed.gan_epochs = Some(fixed.gan_epochs());
+        }
+        fixed
+    }
+
     /// f-AnoGAN: whether `epoch` trains the encoder (else the GAN).
     pub fn in_encoder_phase(&self, epoch: u64) -> bool {
         epoch >= self.gan_epochs()

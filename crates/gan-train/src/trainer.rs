@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use candle::{Device, Tensor};
 use gan_data::{Batcher, ImageSet, mix};
-use gan_models::{GanModel, ModelKind, read_checkpoint, save_checkpoint};
+use gan_models::{GanModel, read_checkpoint, save_checkpoint};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
@@ -263,11 +263,7 @@ pub fn train(
     options: &TrainOptions,
 ) -> Result<TrainSummary> {
     config.validate()?;
-    let mut config = config.clone();
-    if config.kind == ModelKind::FAnogan && config.gan_epochs.is_none() {
-        config.gan_epochs = Some(config.gan_epochs());
-    }
-    let config = &config;
+    let config = &config.with_phases_fixed();
     let folder = RunFolder::new(run);
     if !options.resume && folder.latest_checkpoint().exists() {
         return Err(TrainError::Run {
