@@ -17,14 +17,15 @@ fn ok(out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn benchmark(data: &Path, out: &Path, models: &str) -> Output {
+/// `benchmark` of `models` with `seeds` seeds of `epochs` epochs, at tiny settings.
+fn benchmark(data: &Path, out: &Path, models: &str, seeds: &str, epochs: &str) -> Output {
     xray_gan()
         .arg("benchmark")
         .arg("--data")
         .arg(data)
         .arg("--out")
         .arg(out)
-        .args(["--models", models, "--seeds", "2", "--epochs", "2"])
+        .args(["--models", models, "--seeds", seeds, "--epochs", epochs])
         .args(["--image-size", "32", "--width", "8", "--no-self-attention"])
         .args([
             "--batch-size",
@@ -56,7 +57,13 @@ fn benchmark_compares_models_over_seeds_and_resumes() {
         .args(["--size", "64"])
         .output()
         .unwrap());
-    let stdout = ok(benchmark(data.path(), out.path(), "ganomaly,f-anogan"));
+    let stdout = ok(benchmark(
+        data.path(),
+        out.path(),
+        "ganomaly,f-anogan",
+        "2",
+        "2",
+    ));
     assert!(stdout.contains("| ganomaly | 2 |"), "{stdout}");
 
     for model in ["ganomaly", "f-anogan"] {
@@ -120,7 +127,7 @@ fn benchmark_compares_models_over_seeds_and_resumes() {
     let before = std::fs::read(&kept).unwrap();
     let lost = out.path().join("f-anogan/seed-1/cell.json");
     std::fs::remove_file(&lost).unwrap();
-    let second = benchmark(data.path(), out.path(), "ganomaly,f-anogan");
+    let second = benchmark(data.path(), out.path(), "ganomaly,f-anogan", "2", "2");
     let stderr = String::from_utf8_lossy(&second.stderr).into_owned();
     ok(second);
     assert_eq!(std::fs::read(&kept).unwrap(), before);
@@ -128,24 +135,7 @@ fn benchmark_compares_models_over_seeds_and_resumes() {
     assert!(lost.is_file());
 
     // a cell trained with other settings is not mixed into the table
-    let other = xray_gan()
-        .arg("benchmark")
-        .arg("--data")
-        .arg(data.path())
-        .arg("--out")
-        .arg(out.path())
-        .args(["--models", "ganomaly", "--seeds", "1", "--epochs", "3"])
-        .args(["--image-size", "32", "--width", "8", "--no-self-attention"])
-        .args([
-            "--batch-size",
-            "8",
-            "--cache-dir",
-            "none",
-            "--device",
-            "cpu",
-        ])
-        .output()
-        .unwrap();
+    let other = benchmark(data.path(), out.path(), "ganomaly", "1", "3");
     assert_eq!(other.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&other.stderr);
     assert!(
@@ -154,7 +144,7 @@ fn benchmark_compares_models_over_seeds_and_resumes() {
     );
 
     // an unknown model is bad usage
-    let bad = benchmark(data.path(), out.path(), "ganomaly,vae");
+    let bad = benchmark(data.path(), out.path(), "ganomaly,vae", "2", "2");
     assert_eq!(bad.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&bad.stderr).contains("unknown model kind \"vae\""),
