@@ -1,5 +1,6 @@
 //! Networks: parameter counts equal the PyTorch reference, shapes per image size, gradients reach
-//! every parameter of every player, spectral norm and self-attention behave as specified.
+//! every parameter of every player, a frozen network passes gradients through without computing
+//! its own, spectral norm and self-attention behave as specified.
 
 use candle::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
@@ -381,4 +382,70 @@ fn fused_softmax_matches_the_composite_one_and_its_gradient() {
             .unwrap()
             > 0.0
     );
+}
+
+#[test]
+fn a_frozen_network_passes_the_same_gradient_through_and_computes_none_for_its_weights() {
+    // The generator between an encoder's code and the loss, and the discriminator between an
+    // image and the loss: frozen, each must give its input the same gradient as when trained,
+    // and leave its convolution and bias weights without a gradient.
+    // A training-mode pass moves spectral norm's estimate and BatchNorm's running statistics,
+    // so each way runs on its own copy of the same model.
+    let model = || {
+        let model = GanModel::new(ModelKind::AlphaGan, &tiny(32), &Device::Cpu, 3).unwrap();
+        open_attention(&model);
+        model
+    };
+    let models = [model(), model()];
+    let z = Var::from_tensor(&batch(4, 4, 5).reshape((4, 16)).unwrap()).unwrap();
+    let x = Var::from_tensor(&batch(4, 32, 6)).unwrap();
+    let through = |frozen: bool| {
+        let GanModel::AlphaGan(m) = &models[frozen as usize] else {
+            unreachable!()
+        };
+        let run = |f: &dyn Fn() -> candle::Result<Tensor>| match frozen {
+            true => gan_models::blocks::frozen(f),
+            false => f(),
+        };
+        let image = run(&|| m.generator.forward_t(z.as_tensor(), true)).unwrap();
+        let realism = run(&|| Ok(m.discriminator.forward_t(x.as_tensor(), true)?.logit)).unwrap();
+        let loss = (image.sqr().unwrap().mean_all().unwrap()
+            + bce_with_logits_to(&realism, 1.0).unwrap())
+        .unwrap();
+        loss.backward().unwrap()
+    };
+    let (trained, frozen) = (through(false), through(true));
+    for input in [&z, &x] {
+        let a = trained.get(input.as_tensor()).unwrap();
+        let b = frozen.get(input.as_tensor()).unwrap();
+        let diff: f32 = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!(diff < 1e-6, "input gradient differs by {diff}");
+    }
+    let mut weights = 0;
+    for (p, q) in models[0].players().iter().zip(models[1].players()) {
+        for ((name, var), (_, frozen_var)) in p.trainable_vars().into_iter().zip(q.trainable_vars())
+        {
+            let convolution_or_bias = name.ends_with("bias") || name.ends_with("weight");
+            // BatchNorm's affine parameters are not detached (their gradients cost nothing)
+            if !convolution_or_bias || name.contains(".bn.") {
+                continue;
+            }
+            if trained.get(var.as_tensor()).is_some() {
+                assert!(
+                    frozen.get(frozen_var.as_tensor()).is_none(),
+                    "{} {name} got a gradient while frozen",
+                    p.name
+                );
+                weights += 1;
+            }
+        }
+    }
+    assert!(weights > 10, "only {weights} weights checked");
 }

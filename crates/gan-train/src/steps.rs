@@ -2,12 +2,14 @@
 //! numerically stable BCE-with-logits. A loss with terms on different forward passes (D(x̂) and
 //! D(G(z)), say) is backpropagated one term at a time, so only one term's graph is in memory.
 //! Each player's optimiser only holds that player's variables, so a loss's gradients reaching
-//! other players change nothing there.
+//! other players change nothing there; a network that only passes gradients through to the
+//! player being trained runs [`frozen`], so its own weight gradients are not computed.
 
 use std::cell::Cell;
 
 use candle::backprop::GradStore;
 use candle::{DType, Device, Result, Tensor};
+use gan_models::blocks::frozen;
 use gan_models::loss::{bce_with_logits_to, l1};
 use gan_models::{AlphaGan, BiGan, FAnogan, GanModel, Ganomaly};
 use rand::SeedableRng;
@@ -109,7 +111,7 @@ pub fn alpha_gan_step(
     // E: λ·L1(x, x̂) + BCE(C(ẑ), 1)
     let code = m.encoder.forward_t(x, true)?;
     let z_hat = code.sample(&noise.epsilon)?;
-    let x_hat = m.generator.forward_t(&z_hat, true)?;
+    let x_hat = frozen(|| m.generator.forward_t(&z_hat, true))?;
     let loss_e = ((l1(x, &x_hat)? * lambda)?
         + bce_with_logits_to(&m.code_discriminator.forward(&z_hat)?, 1.0)?)?;
     opt_e.step(&loss_e.backward()?)?;
@@ -123,15 +125,13 @@ pub fn alpha_gan_step(
         .detach();
     let reconstruction_term = || -> Result<Tensor> {
         let x_hat = m.generator.forward_t(&z_hat, true)?;
-        let realism = m.discriminator.forward_t(&noisy(&x_hat, 1)?, true)?.logit;
+        let realism = frozen(|| m.discriminator.forward_t(&noisy(&x_hat, 1)?, true))?.logit;
         (l1(x, &x_hat)? * lambda)? + bce_with_logits_to(&realism, 1.0)?
     };
     let generation_term = || -> Result<Tensor> {
         let x_gen = m.generator.forward_t(&noise.z, true)?;
-        bce_with_logits_to(
-            &m.discriminator.forward_t(&noisy(&x_gen, 2)?, true)?.logit,
-            1.0,
-        )
+        let realism = frozen(|| m.discriminator.forward_t(&noisy(&x_gen, 2)?, true))?.logit;
+        bce_with_logits_to(&realism, 1.0)
     };
     let (loss_g, grads) = backward_in_terms(&[opt_g], &[&reconstruction_term, &generation_term])?;
     opt_g.step(&grads)?;
@@ -200,11 +200,11 @@ pub fn bigan_step(
     // G and E together, one term at a time: the generator's term, then the encoder's
     let generation_term = || -> Result<Tensor> {
         let x_gen = m.generator.forward_t(&noise.z, true)?;
-        joint(&x_gen, 3, &noise.z, 1.0)
+        frozen(|| joint(&x_gen, 3, &noise.z, 1.0))
     };
     let encoding_term = || -> Result<Tensor> {
         let code = m.encoder.forward_t(x, true)?.mean;
-        joint(x, 4, &code, 0.0)
+        frozen(|| joint(x, 4, &code, 0.0))
     };
     let (loss_ge, grads) = backward_in_terms(&[opt_e, opt_g], &[&generation_term, &encoding_term])?;
     opt_e.step(&grads)?;
@@ -248,11 +248,12 @@ pub fn ganomaly_step(
         .x4
         .detach();
     let pass = m.pass(x, true)?;
-    let fake_features = m
-        .discriminator
-        .forward_t(&noisy(&pass.reconstruction, 2)?, true)?
-        .features
-        .x4;
+    let fake_features = frozen(|| {
+        m.discriminator
+            .forward_t(&noisy(&pass.reconstruction, 2)?, true)
+    })?
+    .features
+    .x4;
     let loss_g = ((mean_squared(&real_features, &fake_features)? * GANOMALY_ADVERSARIAL)?
         + (l1(x, &pass.reconstruction)? * contextual_weight)?
         + (mean_squared(&pass.code, &pass.second_code)? * GANOMALY_LATENT)?)?;
@@ -316,8 +317,8 @@ pub fn gradient_penalty(
 ) -> Result<(f32, Tensor)> {
     let b = x_tilde.dim(0)?;
     let input = candle::Var::from_tensor(&x_tilde.detach())?;
-    let grads = critic
-        .forward_t(input.as_tensor(), true)?
+    // only the input gradient is wanted here: the critic's weights are frozen for this pass
+    let grads = frozen(|| critic.forward_t(input.as_tensor(), true))?
         .logit
         .sum_all()?
         .backward()?;
@@ -361,11 +362,10 @@ pub fn f_anogan_step(
         candle::bail!("f-AnoGAN needs 3 optimisers, got {}", optimisers.len())
     };
     if phase == FAnoganPhase::Encoder {
-        let x_hat = m
-            .generator
-            .forward_t(&m.encoder.forward_t(x, true)?.mean, false)?;
+        let code = m.encoder.forward_t(x, true)?.mean;
+        let x_hat = frozen(|| m.generator.forward_t(&code, false))?;
         let real = m.critic.forward_t(x, false)?.features.x4.detach();
-        let fake = m.critic.forward_t(&x_hat, false)?.features.x4;
+        let fake = frozen(|| m.critic.forward_t(&x_hat, false))?.features.x4;
         let loss = (mean_squared(x, &x_hat)? + (mean_squared(&real, &fake)? * KAPPA)?)?;
         opt_e.step(&loss.backward()?)?;
         return Ok(vec![
@@ -403,9 +403,8 @@ pub fn f_anogan_step(
     // between generator steps, the generator's loss is the critic's verdict on its images
     let mut generated_critique = -fake.get();
     if step % CRITIC_STEPS == CRITIC_STEPS - 1 {
-        let loss_g = m
-            .critic
-            .forward_t(&m.generator.forward_t(&noise.z, true)?, true)?
+        let x_gen = m.generator.forward_t(&noise.z, true)?;
+        let loss_g = frozen(|| m.critic.forward_t(&x_gen, true))?
             .logit
             .mean_all()?
             .neg()?;
@@ -419,37 +418,60 @@ pub fn f_anogan_step(
     ])
 }
 
-/// Forward passes of each network in one [`alpha_gan_step`], as `(player, passes whose gradient
-/// is taken, passes without gradient)`. The throughput report multiplies these by each network's
-/// forward FLOPs; keep them in step with the functions above.
-pub const ALPHA_GAN_PASSES: [(&str, f64, f64); 4] = [
-    ("encoder", 1.0, 1.0),
-    ("generator", 3.0, 2.0),
-    ("discriminator", 5.0, 0.0),
-    ("code_discriminator", 3.0, 0.0),
+/// How often one training step runs a network: `trained` passes are differentiated for its own
+/// weights (backward: an input and a weight gradient, about three forward costs in all),
+/// `frozen` passes only carry gradients through it to another player (input gradient only, two
+/// forward costs), `forward` passes take no gradient (one).
+#[derive(Debug, Clone, Copy)]
+pub struct Passes {
+    pub player: &'static str,
+    pub trained: f64,
+    pub frozen: f64,
+    pub forward: f64,
+}
+
+const fn passes(player: &'static str, trained: f64, frozen: f64, forward: f64) -> Passes {
+    Passes {
+        player,
+        trained,
+        frozen,
+        forward,
+    }
+}
+
+/// The passes of one [`alpha_gan_step`]. E: its own step, then the code for G's step. G: frozen
+/// in E's step, trained on x̂ and G(z), forward for D's inputs. D: frozen under G's two terms,
+/// trained on its three. The throughput report multiplies these by each network's forward
+/// FLOPs; keep them in step with the functions above.
+pub const ALPHA_GAN_PASSES: [Passes; 4] = [
+    passes("encoder", 1.0, 0.0, 1.0),
+    passes("generator", 2.0, 1.0, 2.0),
+    passes("discriminator", 3.0, 2.0, 0.0),
+    passes("code_discriminator", 3.0, 0.0, 0.0),
 ];
 
-/// Forward passes of each network in one [`bigan_step`], as for [`ALPHA_GAN_PASSES`].
-pub const BIGAN_PASSES: [(&str, f64, f64); 3] = [
-    ("encoder", 1.0, 1.0),
-    ("generator", 1.0, 1.0),
-    ("discriminator", 4.0, 0.0),
+/// The passes of one [`bigan_step`]: D trained on two pairs, then frozen under the joint G+E step.
+pub const BIGAN_PASSES: [Passes; 3] = [
+    passes("encoder", 1.0, 0.0, 1.0),
+    passes("generator", 1.0, 0.0, 1.0),
+    passes("discriminator", 2.0, 2.0, 0.0),
 ];
 
-/// Forward passes of each network in one [`ganomaly_step`].
-pub const GANOMALY_PASSES: [(&str, f64, f64); 4] = [
-    ("encoder", 1.0, 0.0),
-    ("generator", 1.0, 0.0),
-    ("second_encoder", 1.0, 0.0),
-    ("discriminator", 3.0, 1.0),
+/// The passes of one [`ganomaly_step`]: D's features of x (forward), of x̂ (frozen), then D's step.
+pub const GANOMALY_PASSES: [Passes; 4] = [
+    passes("encoder", 1.0, 0.0, 0.0),
+    passes("generator", 1.0, 0.0, 0.0),
+    passes("second_encoder", 1.0, 0.0, 0.0),
+    passes("discriminator", 2.0, 1.0, 1.0),
 ];
 
-/// Forward passes of each network in one [`f_anogan_step`] of the GAN phase (the longer one): the
-/// critic on x, G(z), x̃ and x̃ ± h·u, and one step in [`CRITIC_STEPS`] the generator's own.
-pub const F_ANOGAN_PASSES: [(&str, f64, f64); 3] = [
-    ("encoder", 0.0, 0.0),
-    ("generator", 1.0 / CRITIC_STEPS as f64, 1.0),
-    ("critic", 5.0 + 1.0 / CRITIC_STEPS as f64, 0.0),
+/// The passes of one [`f_anogan_step`] of the GAN phase (the longer one): the critic trained on
+/// x, G(z) and x̃ ± h·u, frozen for the penalty's input gradient at x̃ and, one step in
+/// [`CRITIC_STEPS`], under the generator's own step.
+pub const F_ANOGAN_PASSES: [Passes; 3] = [
+    passes("encoder", 0.0, 0.0, 0.0),
+    passes("generator", 1.0 / CRITIC_STEPS as f64, 0.0, 1.0),
+    passes("critic", 4.0, 1.0 + 1.0 / CRITIC_STEPS as f64, 0.0),
 ];
 
 /// FLOPs of one image's forward pass through each network (eval mode, counted as it runs).
@@ -504,11 +526,10 @@ pub fn forward_flops_per_image(
     })
 }
 
-/// FLOPs of one training step per image: each network's forward FLOPs times its passes, a pass
-/// whose gradient is taken counting three times (the backward pass computes an input and a weight
-/// gradient, each about as costly as the forward).
+/// FLOPs of one training step per image: each network's forward FLOPs times its [`Passes`], a
+/// trained pass counting three forward costs and a frozen one two.
 pub fn step_flops_per_image(model: &GanModel, device: &Device) -> Result<u64> {
-    let passes: &[(&str, f64, f64)] = match model {
+    let passes: &[Passes] = match model {
         GanModel::AlphaGan(_) => &ALPHA_GAN_PASSES,
         GanModel::BiGan(_) => &BIGAN_PASSES,
         GanModel::Ganomaly(_) => &GANOMALY_PASSES,
@@ -516,11 +537,11 @@ pub fn step_flops_per_image(model: &GanModel, device: &Device) -> Result<u64> {
     };
     let forward = forward_flops_per_image(model, device)?;
     let mut total = 0f64;
-    for (player, with_grad, without_grad) in passes {
-        let Some((_, f)) = forward.iter().find(|(p, _)| p == player) else {
-            candle::bail!("no forward count for player {player}");
+    for p in passes {
+        let Some((_, f)) = forward.iter().find(|(name, _)| *name == p.player) else {
+            candle::bail!("no forward count for player {}", p.player);
         };
-        total += *f as f64 * (3.0 * with_grad + without_grad);
+        total += *f as f64 * (3.0 * p.trained + 2.0 * p.frozen + p.forward);
     }
     Ok(total.round() as u64)
 }

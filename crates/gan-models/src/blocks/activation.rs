@@ -89,12 +89,17 @@ impl CustomOp2 for BiasLeakyRelu {
             .gt(0f32)?
             .where_cond(grad, &grad.affine(self.slope, 0.0)?)?;
         let (b, c, n) = planes(res.shape())?;
-        let grad_bias = grad_x
-            .reshape((b, c, n))?
-            .sum(2)?
-            .sum(0)?
-            .reshape(bias.shape())?;
-        Ok((Some(grad_x), Some(grad_bias)))
+        let grad_bias = match bias.track_op() {
+            true => Some(
+                grad_x
+                    .reshape((b, c, n))?
+                    .sum(2)?
+                    .sum(0)?
+                    .reshape(bias.shape())?,
+            ),
+            false => None,
+        };
+        Ok((Some(grad_x), grad_bias))
     }
 }
 

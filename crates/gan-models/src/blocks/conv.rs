@@ -9,7 +9,7 @@ use candle::{D, Result, Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 
 use super::activation::bias_leaky_relu;
-use super::gemm_conv;
+use super::{frozen, gemm_conv};
 
 /// Spectral-norm state of one weight.
 #[derive(Debug, Clone)]
@@ -190,12 +190,16 @@ impl Conv {
 
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.forward_without_bias(x, train)?
-            .broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+            .broadcast_add(&frozen::weight(&self.bias).reshape((1, (), 1, 1))?)
     }
 
     /// LeakyReLU(conv(x) + bias), fused on the CPU.
     pub fn forward_leaky_t(&self, x: &Tensor, train: bool, slope: f64) -> Result<Tensor> {
-        bias_leaky_relu(&self.forward_without_bias(x, train)?, &self.bias, slope)
+        bias_leaky_relu(
+            &self.forward_without_bias(x, train)?,
+            &frozen::weight(&self.bias),
+            slope,
+        )
     }
 
     fn forward_without_bias(&self, x: &Tensor, train: bool) -> Result<Tensor> {
@@ -203,6 +207,7 @@ impl Conv {
             Some(sn) => sn.normalise(&self.weight, train)?,
             None => self.weight.clone(),
         };
+        let w = frozen::weight(&w);
         let s = self.spec;
         let y = match (self.transposed, gemm_conv::gemm_applies(x, &w)) {
             (true, true) => gemm_conv::conv_transpose2d(x, &w, s.padding, s.stride)?,

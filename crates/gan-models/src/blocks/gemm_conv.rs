@@ -248,10 +248,19 @@ impl CustomOp2 for Conv2d {
             .contiguous()?
             .reshape((self.out_c, g.batch * oh * ow))?;
         let w2 = w.reshape((self.out_c, g.rows()))?;
-        let grad_x = w2.t()?.matmul(&grad)?.apply_op1(Col2Im(g))?;
-        let cols = x.contiguous()?.apply_op1(Im2Col(g))?;
-        let grad_w = grad.matmul(&cols.t()?)?.reshape(w.shape())?;
-        Ok((Some(grad_x), Some(grad_w)))
+        // an untracked side (data input, frozen weight) needs no gradient
+        let grad_x = match x.track_op() {
+            true => Some(w2.t()?.matmul(&grad)?.apply_op1(Col2Im(g))?),
+            false => None,
+        };
+        let grad_w = match w.track_op() {
+            true => {
+                let cols = x.contiguous()?.apply_op1(Im2Col(g))?;
+                Some(grad.matmul(&cols.t()?)?.reshape(w.shape())?)
+            }
+            false => None,
+        };
+        Ok((grad_x, grad_w))
     }
 }
 
@@ -320,16 +329,25 @@ impl CustomOp2 for ConvTranspose2d {
         let (h, wd) = self.in_hw;
         let grad_cols = grad.contiguous()?.apply_op1(Im2Col(g))?;
         let w2 = w.reshape((self.in_c, g.rows()))?;
-        let grad_x = w2
-            .matmul(&grad_cols)?
-            .reshape((self.in_c, g.batch, h, wd))?
-            .transpose(0, 1)?
-            .contiguous()?;
-        let grad_w = self
-            .channels_first(x)?
-            .matmul(&grad_cols.t()?)?
-            .reshape(w.shape())?;
-        Ok((Some(grad_x), Some(grad_w)))
+        // an untracked side (data input, frozen weight) needs no gradient
+        let grad_x = match x.track_op() {
+            true => Some(
+                w2.matmul(&grad_cols)?
+                    .reshape((self.in_c, g.batch, h, wd))?
+                    .transpose(0, 1)?
+                    .contiguous()?,
+            ),
+            false => None,
+        };
+        let grad_w = match w.track_op() {
+            true => Some(
+                self.channels_first(x)?
+                    .matmul(&grad_cols.t()?)?
+                    .reshape(w.shape())?,
+            ),
+            false => None,
+        };
+        Ok((grad_x, grad_w))
     }
 }
 
