@@ -74,8 +74,9 @@ fn assert_same(
 #[test]
 fn conv2d_equals_candle() {
     // (x shape, w shape, padding, stride)
-    let cases: [(&[usize], &[usize], usize, usize); 4] = [
+    let cases: [(&[usize], &[usize], usize, usize); 5] = [
         (&[2, 3, 8, 6], &[5, 3, 4, 4], 1, 2), // down-sampling stage, non-square
+        (&[2, 3, 6, 7], &[4, 3, 3, 3], 1, 1), // stride 1 with padding (rows copied whole)
         (&[2, 4, 4, 4], &[3, 4, 4, 4], 0, 1), // 4×4 → 1×1 head
         (&[2, 4, 5, 5], &[6, 4, 1, 1], 0, 1), // attention's pointwise convs
         // odd geometry; candle's own backward fails when stride does not divide the padded
@@ -94,8 +95,9 @@ fn conv2d_equals_candle() {
 
 #[test]
 fn conv_transpose2d_equals_candle() {
-    let cases: [(&[usize], &[usize], usize, usize); 4] = [
+    let cases: [(&[usize], &[usize], usize, usize); 5] = [
         (&[2, 3, 4, 3], &[3, 5, 4, 4], 1, 2), // up-sampling stage, non-square
+        (&[2, 3, 5, 4], &[3, 2, 3, 3], 1, 1), // stride 1 with padding
         (&[2, 6, 1, 1], &[6, 4, 4, 4], 0, 1), // latent 1×1 → 4×4
         (&[2, 4, 8, 8], &[4, 1, 4, 4], 1, 2), // one output channel (the generator's last layer)
         (&[1, 2, 3, 4], &[2, 2, 3, 3], 1, 3), // odd geometry

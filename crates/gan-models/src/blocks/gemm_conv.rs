@@ -56,12 +56,19 @@ impl Geometry {
         self.channels * self.kernel * self.kernel
     }
 
-    /// Image offset of column position (oy, ox) under kernel tap (ky, kx), if inside the image.
+    /// The column positions `lo..hi` (of `out`) whose source `o·stride + k − padding` under
+    /// kernel tap `k` lies inside an image side of `n` pixels, and the source of `lo`.
     #[inline]
-    fn source(&self, o: usize, k: usize, n: usize) -> Option<usize> {
-        (o * self.stride + k)
-            .checked_sub(self.padding)
-            .filter(|&i| i < n)
+    fn inside(&self, k: usize, n: usize, out: usize) -> (std::ops::Range<usize>, usize) {
+        let lo = self.padding.saturating_sub(k).div_ceil(self.stride);
+        let hi = (n + self.padding)
+            .saturating_sub(k)
+            .div_ceil(self.stride)
+            .min(out);
+        if lo >= hi {
+            return (0..0, 0);
+        }
+        (lo..hi, lo * self.stride + k - self.padding)
     }
 }
 
@@ -88,15 +95,17 @@ fn im2col(g: Geometry, x: &[f32]) -> Result<Vec<f32>> {
         for b in 0..g.batch {
             let image = &x[(b * g.channels + c) * plane..][..plane];
             let dst = &mut row[b * positions..][..positions];
-            for oy in 0..oh {
-                let Some(iy) = g.source(oy, ky, g.height) else {
-                    continue;
-                };
-                let src = &image[iy * g.width..][..g.width];
-                let dst = &mut dst[oy * ow..][..ow];
-                for (ox, d) in dst.iter_mut().enumerate() {
-                    if let Some(ix) = g.source(ox, kx, g.width) {
-                        *d = src[ix];
+            let (rows, first_y) = g.inside(ky, g.height, oh);
+            let (cols, first_x) = g.inside(kx, g.width, ow);
+            for (i, oy) in rows.enumerate() {
+                let iy = first_y + i * g.stride;
+                let src = &image[iy * g.width + first_x..(iy + 1) * g.width];
+                let dst = &mut dst[oy * ow..][cols.clone()];
+                if g.stride == 1 {
+                    dst.copy_from_slice(&src[..dst.len()]);
+                } else {
+                    for (d, &v) in dst.iter_mut().zip(src.iter().step_by(g.stride)) {
+                        *d = v;
                     }
                 }
             }
@@ -128,16 +137,14 @@ fn col2im(g: Geometry, cols: &[f32]) -> Result<Vec<f32>> {
                 for kx in 0..g.kernel {
                     let r = (c * g.kernel + ky) * g.kernel + kx;
                     let src = &cols[r * n + b * positions..][..positions];
-                    for oy in 0..oh {
-                        let Some(iy) = g.source(oy, ky, g.height) else {
-                            continue;
-                        };
-                        let dst = &mut image[iy * g.width..][..g.width];
-                        let src = &src[oy * ow..][..ow];
-                        for (ox, &v) in src.iter().enumerate() {
-                            if let Some(ix) = g.source(ox, kx, g.width) {
-                                dst[ix] += v;
-                            }
+                    let (rows, first_y) = g.inside(ky, g.height, oh);
+                    let (columns, first_x) = g.inside(kx, g.width, ow);
+                    for (i, oy) in rows.enumerate() {
+                        let iy = first_y + i * g.stride;
+                        let dst = &mut image[iy * g.width + first_x..(iy + 1) * g.width];
+                        let src = &src[oy * ow..][columns.clone()];
+                        for (d, &v) in dst.iter_mut().step_by(g.stride).zip(src) {
+                            *d += v;
                         }
                     }
                 }
