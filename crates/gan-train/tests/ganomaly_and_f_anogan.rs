@@ -5,55 +5,21 @@ use std::path::Path;
 
 use candle::{Device, Tensor};
 use gan_data::Augmentation;
-use gan_data::synth::{SynthConfig, write_synthetic_mura};
-use gan_models::{FAnogan, GanModel, ModelConfig, ModelKind, read_checkpoint};
+use gan_models::{FAnogan, ModelConfig, ModelKind};
 use gan_train::steps::gradient_penalty;
 use gan_train::{TrainConfig, TrainOptions, Trainer, calibration_l1, load_training_data, train};
 
-fn tiny() -> ModelConfig {
-    ModelConfig {
-        image_size: 32,
-        width: 8,
-        latent: 16,
-        ..ModelConfig::default()
-    }
-}
+mod common;
+use common::{player_weights, tiny_model as tiny};
 
 fn dataset() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let config = SynthConfig {
-        seed: 3,
-        studies_per_part: 24,
-        parts: vec!["forearm".into(), "humerus".into()],
-        size: 64,
-        ..Default::default()
-    };
-    write_synthetic_mura(dir.path(), &config, false).unwrap();
-    dir
+    common::dataset(3)
 }
 
 fn config(kind: ModelKind, root: &Path, epochs: u64) -> TrainConfig {
-    let mut c = TrainConfig::new(kind, root.to_path_buf());
-    c.model = tiny();
-    c.batch_size = 8;
-    c.epochs = epochs;
-    c.seed = 5;
-    c.data.calibration_fraction = 0.2;
+    let mut c = common::config(kind, root, epochs, 5);
     c.data.augmentation = Augmentation::none();
     c
-}
-
-/// Every variable of the players whose names start with `player`, flattened.
-fn player_weights(path: &Path, player: &str) -> Vec<Vec<f32>> {
-    let checkpoint = read_checkpoint(path, &Device::Cpu).unwrap();
-    let model = GanModel::from_checkpoint(&checkpoint, &Device::Cpu).unwrap();
-    model
-        .players()
-        .iter()
-        .filter(|p| p.name == player)
-        .flat_map(|p| p.named_vars())
-        .map(|(_, v)| v.flatten_all().unwrap().to_vec1().unwrap())
-        .collect()
 }
 
 #[test]

@@ -8,54 +8,23 @@ use std::sync::atomic::AtomicBool;
 
 use candle::{Device, Tensor};
 use gan_data::Augmentation;
-use gan_data::synth::{SynthConfig, write_synthetic_mura};
-use gan_models::{GanModel, ModelConfig, ModelKind, read_checkpoint};
+use gan_models::{ModelKind, read_checkpoint};
 use gan_train::{
     TrainConfig, TrainError, TrainOptions, Trainer, calibration_l1, load_training_data, train,
 };
 
+mod common;
+use common::{checkpoint_weights, weights};
+
 fn dataset() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let config = SynthConfig {
-        seed: 2,
-        studies_per_part: 24,
-        parts: vec!["forearm".into(), "humerus".into()],
-        size: 64,
-        ..Default::default()
-    };
-    write_synthetic_mura(dir.path(), &config, false).unwrap();
-    dir
+    common::dataset(2)
 }
 
 fn config(kind: ModelKind, root: &Path, epochs: u64) -> TrainConfig {
-    let mut c = TrainConfig::new(kind, root.to_path_buf());
-    c.model = ModelConfig {
-        image_size: 32,
-        width: 8,
-        latent: 16,
-        ..ModelConfig::default()
-    };
-    c.batch_size = 8;
-    c.epochs = epochs;
-    c.seed = 7;
+    let mut c = common::config(kind, root, epochs, 7);
     c.optimiser.learning_rate = 1e-3;
-    c.data.calibration_fraction = 0.2;
     c.data.augmentation = Augmentation::default();
     c
-}
-
-fn weights(model: &GanModel) -> Vec<(String, Vec<f32>)> {
-    model
-        .players()
-        .iter()
-        .flat_map(|p| p.named_vars())
-        .map(|(n, v)| (n, v.flatten_all().unwrap().to_vec1().unwrap()))
-        .collect()
-}
-
-fn checkpoint_weights(path: &Path) -> Vec<(String, Vec<f32>)> {
-    let ckpt = read_checkpoint(path, &Device::Cpu).unwrap();
-    weights(&GanModel::from_checkpoint(&ckpt, &Device::Cpu).unwrap())
 }
 
 /// losses.csv without the images/s column (timing differs between runs).
