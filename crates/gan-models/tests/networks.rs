@@ -144,6 +144,18 @@ fn assert_every_parameter_has_gradient(model: &GanModel, grads: &candle::backpro
     assert!(checked > 40);
 }
 
+/// The largest absolute difference between two tensors of one shape.
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap()
+}
+
 fn batch(b: usize, size: usize, seed: u32) -> Tensor {
     let values: Vec<f32> = (0..b * size * size)
         .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 2000) as f32 / 1000.0 - 1.0)
@@ -283,15 +295,7 @@ fn self_attention_with_zero_gamma_is_the_identity() {
     let attention = SelfAttention::new(16, vb.pp("a")).unwrap();
     let x = batch(2, 8, 3).repeat((1, 16, 1, 1)).unwrap();
     let y = attention.forward_t(&x, true).unwrap();
-    let diff: f32 = (y - &x)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar()
-        .unwrap();
-    assert_eq!(diff, 0.0);
+    assert_eq!(max_abs_diff(&y, &x), 0.0);
     // and with γ ≠ 0 it is not
     let gamma = Var::from_tensor(
         &vars
@@ -309,15 +313,7 @@ fn self_attention_with_zero_gamma_is_the_identity() {
         .set(&Tensor::new(&[1.0f32], &Device::Cpu).unwrap())
         .unwrap();
     let y = attention.forward_t(&x, true).unwrap();
-    let diff: f32 = (y - &x)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar()
-        .unwrap();
-    assert!(diff > 0.0);
+    assert!(max_abs_diff(&y, &x) > 0.0);
 }
 
 #[test]
@@ -343,17 +339,7 @@ fn fused_softmax_matches_the_composite_one_and_its_gradient() {
     let weights = batch(3, 8, 9).reshape((3, 8, 8)).unwrap();
     let fused = gan_models::blocks::softmax_last_dim(var.as_tensor()).unwrap();
     let composite = candle_nn::ops::softmax(var.as_tensor(), candle::D::Minus1).unwrap();
-    let diff = |a: &Tensor, b: &Tensor| -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    };
-    assert!(diff(&fused, &composite) < 1e-6);
+    assert!(max_abs_diff(&fused, &composite) < 1e-6);
     let g1 = fused
         .mul(&weights)
         .unwrap()
@@ -372,7 +358,11 @@ fn fused_softmax_matches_the_composite_one_and_its_gradient() {
         g1.get(var.as_tensor()).unwrap(),
         g2.get(var.as_tensor()).unwrap(),
     );
-    assert!(diff(g1, g2) < 1e-6, "gradients differ by {}", diff(g1, g2));
+    assert!(
+        max_abs_diff(g1, g2) < 1e-6,
+        "gradients differ by {}",
+        max_abs_diff(g1, g2)
+    );
     assert!(
         g1.abs()
             .unwrap()
@@ -418,14 +408,7 @@ fn a_frozen_network_passes_the_same_gradient_through_and_computes_none_for_its_w
     for input in [&z, &x] {
         let a = trained.get(input.as_tensor()).unwrap();
         let b = frozen.get(input.as_tensor()).unwrap();
-        let diff: f32 = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let diff = max_abs_diff(a, b);
         assert!(diff < 1e-6, "input gradient differs by {diff}");
     }
     let mut weights = 0;
