@@ -241,28 +241,80 @@ impl CustomOp3 for BatchNormReluOp {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (b, c, n) = planes(x.shape())?;
         let m = (b * n) as f64;
+        let (x, res, grad) = (x.contiguous()?, res.contiguous()?, grad.contiguous()?);
+        let (grad_x, grad_gamma, grad_beta) = with_f32(&x, "batch_norm_relu", |x| {
+            with_f32(&res, "batch_norm_relu", |y| {
+                with_f32(&grad, "batch_norm_relu", |g| {
+                    with_f32(gamma, "batch_norm_relu", |gamma| {
+                        Ok(self.backward(x, y, g, gamma, (b, c, n), m))
+                    })
+                })
+            })
+        })?;
         let device = x.device();
-        let per_channel = |v: &[f32]| Tensor::from_slice(v, (1, c, 1), device);
-        let (mean, inv_std) = (per_channel(&self.mean)?, per_channel(&self.inv_std)?);
-        let x = x.reshape((b, c, n))?;
-        let g = res
-            .gt(0f32)?
-            .where_cond(grad, &grad.zeros_like()?)?
-            .reshape((b, c, n))?;
-        let x_hat = x.broadcast_sub(&mean)?.broadcast_mul(&inv_std)?;
-        let channel_sum = |t: &Tensor| t.sum_keepdim(2)?.sum_keepdim(0);
-        let grad_beta = channel_sum(&g)?;
-        let grad_gamma = channel_sum(&(&g * &x_hat)?)?;
-        let grad_x = g
-            .broadcast_sub(&(&grad_beta / m)?)?
-            .sub(&x_hat.broadcast_mul(&(&grad_gamma / m)?)?)?
-            .broadcast_mul(&gamma.reshape((1, c, 1))?.mul(&inv_std)?)?
-            .reshape(res.shape())?;
         Ok((
-            Some(grad_x),
-            Some(grad_gamma.flatten_all()?),
-            Some(grad_beta.flatten_all()?),
+            Some(Tensor::from_vec(grad_x, x.shape(), device)?),
+            Some(Tensor::from_vec(grad_gamma, c, device)?),
+            Some(Tensor::from_vec(grad_beta, c, device)?),
         ))
+    }
+}
+
+impl BatchNormReluOp {
+    /// The formula of `bwd` in two passes: per-channel sums (parallel over channels), then ∂x
+    /// (parallel over planes). Sums in f64.
+    fn backward(
+        &self,
+        x: &[f32],
+        y: &[f32],
+        g: &[f32],
+        gamma: &[f32],
+        (b, c, n): (usize, usize, usize),
+        m: f64,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (sums_beta, sums_gamma): (Vec<f64>, Vec<f64>) = (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                let (mean, inv_std) = (self.mean[ch], self.inv_std[ch]);
+                let (mut beta, mut gamma_sum) = (0f64, 0f64);
+                for i in 0..b {
+                    let at = (i * c + ch) * n..(i * c + ch + 1) * n;
+                    let (mut sb, mut sg) = (0f32, 0f32);
+                    for ((&xv, &yv), &gv) in x[at.clone()].iter().zip(&y[at.clone()]).zip(&g[at]) {
+                        let gv = if yv > 0.0 { gv } else { 0.0 };
+                        sb += gv;
+                        sg += gv * (xv - mean) * inv_std;
+                    }
+                    beta += sb as f64;
+                    gamma_sum += sg as f64;
+                }
+                (beta, gamma_sum)
+            })
+            .unzip();
+        let mut grad_x = vec![0f32; x.len()];
+        grad_x
+            .par_chunks_mut(n.max(1))
+            .enumerate()
+            .for_each(|(p, dst)| {
+                let ch = p % c;
+                let at = p * n..(p + 1) * n;
+                let (mean, inv_std) = (self.mean[ch], self.inv_std[ch]);
+                let scale = gamma[ch] * inv_std;
+                let beta_mean = (sums_beta[ch] / m) as f32;
+                let gamma_mean = (sums_gamma[ch] / m) as f32;
+                for (((d, &xv), &yv), &gv) in dst
+                    .iter_mut()
+                    .zip(&x[at.clone()])
+                    .zip(&y[at.clone()])
+                    .zip(&g[at])
+                {
+                    let gv = if yv > 0.0 { gv } else { 0.0 };
+                    let x_hat = (xv - mean) * inv_std;
+                    *d = scale * (gv - beta_mean - x_hat * gamma_mean);
+                }
+            });
+        let to_f32 = |v: Vec<f64>| v.into_iter().map(|s| s as f32).collect::<Vec<_>>();
+        (grad_x, to_f32(sums_gamma), to_f32(sums_beta))
     }
 }
 
