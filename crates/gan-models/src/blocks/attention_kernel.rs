@@ -17,7 +17,7 @@ use candle::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
-use super::cpu::{contiguous_f32, dot, softmax_row};
+use super::cpu::{contiguous_f32, dot, softmax_row, with_f32};
 use super::softmax::softmax_last_dim;
 
 /// A read-only matrix view: element (r, c) at `data[r·rs + c·cs]`.
@@ -194,78 +194,96 @@ impl CustomOp3 for SpatialAttention {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let d = dims(q.shape(), k.shape(), v.shape())?;
         let (n, c, i) = (d.positions, d.channels, d.inner);
-        let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
-        let (qs, ks, vs, gs) = (flat(q)?, flat(k)?, flat(v)?, flat(grad_res)?);
-        let per_image: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..d.batch)
-            .into_par_iter()
-            .map_init(
-                || (vec![0f32; BLOCK * n], vec![0f32; BLOCK * n]),
-                |(p, ds), b| {
-                    let q = &qs[b * i * n..][..i * n];
-                    let k = &ks[b * i * n..][..i * n];
-                    let v = &vs[b * c * n..][..c * n];
-                    let go = &gs[b * c * n..][..c * n];
-                    let (mut dq, mut dk, mut dv) =
-                        (vec![0f32; i * n], vec![0f32; i * n], vec![0f32; c * n]);
-                    for first in (0..n).step_by(BLOCK) {
-                        let rows = BLOCK.min(n - first);
-                        attention_rows(p, first, rows, q, k, i, n);
-                        // dO[:, block] as (C × rows) and as its transpose
-                        let go_block = View {
-                            data: &go[first..],
-                            rs: n,
-                            cs: 1,
-                        };
-                        let go_block_t = View {
-                            data: &go[first..],
-                            rs: 1,
-                            cs: n,
-                        };
-                        // dV += dO[:, block] · P_block
-                        matmul(&mut dv, n, true, (c, n, rows), go_block, View::rows(p, n));
-                        // dP_block = dO[:, block]ᵀ · V, then dS = P ⊙ (dP − rowsum(dP ⊙ P))
-                        matmul(ds, n, false, (rows, n, c), go_block_t, View::rows(v, n));
-                        for (g_row, p_row) in ds.chunks_mut(n).zip(p.chunks(n)).take(rows) {
-                            let dot = dot(g_row, p_row);
-                            for (g, &pv) in g_row.iter_mut().zip(p_row) {
-                                *g = pv * (*g - dot);
-                            }
-                        }
-                        // dQ[:, block] = K · dS_blockᵀ;  dK += Q[:, block] · dS_block
-                        let k_all = View::rows(k, n);
-                        matmul(
-                            &mut dq[first..],
-                            n,
-                            false,
-                            (i, rows, n),
-                            k_all,
-                            View::transposed(ds, n),
-                        );
-                        let q_block = View {
-                            data: &q[first..],
-                            rs: n,
-                            cs: 1,
-                        };
-                        matmul(&mut dk, n, true, (i, n, rows), q_block, View::rows(ds, n));
-                    }
-                    (dq, dk, dv)
-                },
-            )
-            .collect();
-        let mut dq = Vec::with_capacity(d.batch * i * n);
-        let mut dk = Vec::with_capacity(d.batch * i * n);
-        let mut dv = Vec::with_capacity(d.batch * c * n);
-        for (q_, k_, v_) in per_image {
-            dq.extend(q_);
-            dk.extend(k_);
-            dv.extend(v_);
-        }
+        let (q, k, v, grad) = (
+            q.contiguous()?,
+            k.contiguous()?,
+            v.contiguous()?,
+            grad_res.contiguous()?,
+        );
+        let mut dq = vec![0f32; d.batch * i * n];
+        let mut dk = vec![0f32; d.batch * i * n];
+        let mut dv = vec![0f32; d.batch * c * n];
+        with_f32(&q, "attention", |qs| {
+            with_f32(&k, "attention", |ks| {
+                with_f32(&v, "attention", |vs| {
+                    with_f32(&grad, "attention", |gs| {
+                        dq.par_chunks_mut(i * n)
+                            .zip(dk.par_chunks_mut(i * n))
+                            .zip(dv.par_chunks_mut(c * n))
+                            .enumerate()
+                            .for_each_init(
+                                || (vec![0f32; BLOCK * n], vec![0f32; BLOCK * n]),
+                                |(p, ds), (b, ((dq, dk), dv))| {
+                                    let q = &qs[b * i * n..][..i * n];
+                                    let k = &ks[b * i * n..][..i * n];
+                                    let v = &vs[b * c * n..][..c * n];
+                                    let go = &gs[b * c * n..][..c * n];
+                                    image_backward(p, ds, (q, k, v, go), (dq, dk, dv), (n, c, i));
+                                },
+                            );
+                        Ok(())
+                    })
+                })
+            })
+        })?;
         let device = q.device();
         Ok((
             Some(Tensor::from_vec(dq, q.shape(), device)?),
             Some(Tensor::from_vec(dk, k.shape(), device)?),
             Some(Tensor::from_vec(dv, v.shape(), device)?),
         ))
+    }
+}
+
+/// One image's gradients, block of query rows by block: `p` and `ds` are a block's P and dS
+/// (scratch), the gradients start at zero.
+fn image_backward(
+    p: &mut [f32],
+    ds: &mut [f32],
+    (q, k, v, go): (&[f32], &[f32], &[f32], &[f32]),
+    (dq, dk, dv): (&mut [f32], &mut [f32], &mut [f32]),
+    (n, c, i): (usize, usize, usize),
+) {
+    for first in (0..n).step_by(BLOCK) {
+        let rows = BLOCK.min(n - first);
+        attention_rows(p, first, rows, q, k, i, n);
+        // dO[:, block] as (C × rows) and as its transpose
+        let go_block = View {
+            data: &go[first..],
+            rs: n,
+            cs: 1,
+        };
+        let go_block_t = View {
+            data: &go[first..],
+            rs: 1,
+            cs: n,
+        };
+        // dV += dO[:, block] · P_block
+        matmul(dv, n, true, (c, n, rows), go_block, View::rows(p, n));
+        // dP_block = dO[:, block]ᵀ · V, then dS = P ⊙ (dP − rowsum(dP ⊙ P))
+        matmul(ds, n, false, (rows, n, c), go_block_t, View::rows(v, n));
+        for (g_row, p_row) in ds.chunks_mut(n).zip(p.chunks(n)).take(rows) {
+            let dot = dot(g_row, p_row);
+            for (g, &pv) in g_row.iter_mut().zip(p_row) {
+                *g = pv * (*g - dot);
+            }
+        }
+        // dQ[:, block] = K · dS_blockᵀ;  dK += Q[:, block] · dS_block
+        let k_all = View::rows(k, n);
+        matmul(
+            &mut dq[first..],
+            n,
+            false,
+            (i, rows, n),
+            k_all,
+            View::transposed(ds, n),
+        );
+        let q_block = View {
+            data: &q[first..],
+            rs: n,
+            cs: 1,
+        };
+        matmul(dk, n, true, (i, n, rows), q_block, View::rows(ds, n));
     }
 }
 
