@@ -87,7 +87,7 @@ fn quick_demo_runs_end_to_end() {
 // a null standard deviation of about 0.064: one of 25 near-chance statistics passes 0.6 about as
 // often as not (measured best: 0.48 to 0.68; 0.62 with the weight average and SSIM statistics).
 // A pass would not show detection, so the test waits for a model that clears the bar clearly.
-#[ignore = "issue 6 is open: the quick demo's Alpha-GAN does not beat chance reliably yet; run with --ignored"]
+#[ignore = "issue 6: the quick demo's Alpha-GAN does not beat chance reliably; run with --ignored"]
 fn quick_demo_alpha_gan_beats_chance() {
     let out = tempfile::tempdir().unwrap();
     quick_demo(out.path());
