@@ -10,12 +10,17 @@ thread_local! {
     static FROZEN: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` with every layer's weights detached (nested calls stay frozen).
+/// Runs `f` with every layer's weights detached (nested calls stay frozen); the previous state
+/// comes back when `f` returns or unwinds.
 pub fn frozen<T>(f: impl FnOnce() -> T) -> T {
-    let before = FROZEN.with(|c| c.replace(true));
-    let out = f();
-    FROZEN.with(|c| c.set(before));
-    out
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FROZEN.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(FROZEN.with(|c| c.replace(true)));
+    f()
 }
 
 /// Whether a forward pass is running inside [`frozen`].
@@ -29,5 +34,27 @@ pub(crate) fn weight(weight: &candle::Tensor) -> candle::Tensor {
         weight.detach()
     } else {
         weight.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{frozen, is_frozen};
+
+    #[test]
+    fn frozen_nests_and_is_undone_on_return_and_on_panic() {
+        assert!(!is_frozen());
+        frozen(|| {
+            assert!(is_frozen());
+            frozen(|| assert!(is_frozen()));
+            assert!(is_frozen(), "an inner call must not unfreeze the outer one");
+        });
+        assert!(!is_frozen());
+        let caught = std::panic::catch_unwind(|| frozen(|| panic!("inside")));
+        assert!(caught.is_err());
+        assert!(
+            !is_frozen(),
+            "a panic inside must not leave the thread frozen"
+        );
     }
 }
