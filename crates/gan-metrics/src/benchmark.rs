@@ -194,6 +194,14 @@ impl Benchmark {
             .find(|r| r.model == model && r.statistic == statistic)
     }
 
+    /// One spread (`pick`) of a model's statistic as a table shows it; `—` where the model has
+    /// no such statistic.
+    fn shown(&self, model: &str, statistic: &str, pick: fn(&BenchmarkRow) -> &Spread) -> String {
+        self.row(model, statistic)
+            .map(|r| pick(r).show())
+            .unwrap_or_else(|| "—".into())
+    }
+
     /// Every statistic of any model, in first-seen order.
     fn statistics(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
@@ -211,7 +219,6 @@ impl Benchmark {
             "| model | seeds | primary AUROC | best statistic (exploratory) | its AUROC | AP of best | study-level AUROC of best | training s |\n|---|---|---|---|---|---|---|---|\n",
         );
         for m in &self.models {
-            let best = self.row(&m.model, &m.best);
             out.push_str(&format!(
                 "| {} | {} | {} ({}) | {} | {} | {} | {} | {} |\n",
                 m.model,
@@ -220,9 +227,8 @@ impl Benchmark {
                 m.primary,
                 m.best,
                 m.best_auroc.show(),
-                best.map(|r| r.ap.show()).unwrap_or_else(|| "—".into()),
-                best.map(|r| r.study_auroc.show())
-                    .unwrap_or_else(|| "—".into()),
+                self.shown(&m.model, &m.best, |r| &r.ap),
+                self.shown(&m.model, &m.best, |r| &r.study_auroc),
                 m.train_seconds
                     .mean
                     .map(|s| format!("{s:.0}"))
@@ -239,10 +245,7 @@ impl Benchmark {
         for statistic in self.statistics() {
             out.push_str(&format!("| {statistic} |"));
             for m in &self.models {
-                let cell = self
-                    .row(&m.model, statistic)
-                    .map(|r| r.auroc.show())
-                    .unwrap_or_else(|| "—".into());
+                let cell = self.shown(&m.model, statistic, |r| &r.auroc);
                 out.push_str(&format!(" {cell} |"));
             }
             out.push('\n');
@@ -305,7 +308,6 @@ impl Benchmark {
             The primary statistic is fixed before labels are seen; the best one is chosen with the labels and is exploratory.</p>\n");
         html.push_str("<table><tr><th>model</th><th>seeds</th><th>primary</th><th>AUROC</th><th>best (exploratory)</th><th>AUROC</th><th>AP</th><th>study-level AUROC</th><th>training s</th></tr>\n");
         for m in &self.models {
-            let best = self.row(&m.model, &m.best);
             html.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                 escape(&m.model),
@@ -314,8 +316,8 @@ impl Benchmark {
                 m.primary_auroc.show(),
                 escape(&m.best),
                 m.best_auroc.show(),
-                best.map(|r| r.ap.show()).unwrap_or_else(|| "—".into()),
-                best.map(|r| r.study_auroc.show()).unwrap_or_else(|| "—".into()),
+                self.shown(&m.model, &m.best, |r| &r.ap),
+                self.shown(&m.model, &m.best, |r| &r.study_auroc),
                 num(m.train_seconds.mean),
             ));
         }
@@ -329,10 +331,7 @@ impl Benchmark {
         for statistic in self.statistics() {
             html.push_str(&format!("<tr><td>{}</td>", escape(statistic)));
             for m in &self.models {
-                let cell = self
-                    .row(&m.model, statistic)
-                    .map(|r| r.auroc.show())
-                    .unwrap_or_else(|| "—".into());
+                let cell = self.shown(&m.model, statistic, |r| &r.auroc);
                 html.push_str(&format!("<td>{cell}</td>"));
             }
             html.push_str("</tr>\n");
