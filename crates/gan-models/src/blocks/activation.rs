@@ -5,8 +5,9 @@
 //! (the sum, the two halves, the scaled half, the result) and BatchNorm + ReLU eight (the
 //! transposed copy, centred, squared, normalised, scaled, shifted, rectified, the copy back):
 //! most of a training step's memory. Fused, each keeps its input and its output, and the backward
-//! pass computes the gradients in one pass over them. Other devices and dtypes use the
-//! composition, which is also the reference the tests compare with.
+//! pass computes the gradients in two passes over them (per-channel sums, then the input
+//! gradient). Other devices and dtypes use the composition, which is also the reference the tests
+//! compare with.
 
 use candle::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, Var};
 use candle_nn::{Init, VarBuilder};
@@ -25,6 +26,14 @@ fn planes(shape: &Shape) -> Result<(usize, usize, usize)> {
         candle::bail!("per-channel layer: input of shape {dims:?} has no channel dimension");
     }
     Ok((dims[0], dims[1], dims[2..].iter().product()))
+}
+
+/// The data ranges of channel `ch`'s planes, one per image, in a contiguous `(b, c, n)` tensor.
+fn channel_planes(
+    (b, c, n): (usize, usize, usize),
+    ch: usize,
+) -> impl Iterator<Item = std::ops::Range<usize>> {
+    (0..b).map(move |i| (i * c + ch) * n..(i * c + ch + 1) * n)
 }
 
 /// LeakyReLU(x + bias), bias per channel (dimension 1).
@@ -85,21 +94,43 @@ impl CustomOp2 for BiasLeakyRelu {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad_x = res
-            .gt(0f32)?
-            .where_cond(grad, &grad.affine(self.slope, 0.0)?)?;
-        let (b, c, n) = planes(res.shape())?;
-        let grad_bias = match bias.track_op() {
-            true => Some(
+        let dims = planes(res.shape())?;
+        let slope = self.slope as f32;
+        let (res, grad) = (res.contiguous()?, grad.contiguous()?);
+        let grad_x = with_f32(&res, "bias_leaky_relu", |y| {
+            with_f32(&grad, "bias_leaky_relu", |g| {
+                let mut grad_x = vec![0f32; g.len()];
                 grad_x
-                    .reshape((b, c, n))?
-                    .sum(2)?
-                    .sum(0)?
-                    .reshape(bias.shape())?,
-            ),
+                    .par_chunks_mut(dims.2.max(1))
+                    .zip(y.par_chunks(dims.2.max(1)))
+                    .zip(g.par_chunks(dims.2.max(1)))
+                    .for_each(|((dst, y), g)| {
+                        for ((d, &yv), &gv) in dst.iter_mut().zip(y).zip(g) {
+                            *d = if yv > 0.0 { gv } else { slope * gv };
+                        }
+                    });
+                Ok(grad_x)
+            })
+        })?;
+        // ∂bias: the input gradient summed over each channel's planes (none for a frozen bias)
+        let grad_bias = match bias.track_op() {
+            true => {
+                let sums: Vec<f32> = (0..dims.1)
+                    .into_par_iter()
+                    .map(|ch| {
+                        channel_planes(dims, ch)
+                            .map(|at| grad_x[at].iter().sum::<f32>() as f64)
+                            .sum::<f64>() as f32
+                    })
+                    .collect();
+                Some(Tensor::from_vec(sums, bias.shape(), bias.device())?)
+            }
             false => None,
         };
-        Ok((Some(grad_x), grad_bias))
+        Ok((
+            Some(Tensor::from_vec(grad_x, res.shape(), res.device())?),
+            grad_bias,
+        ))
     }
 }
 
@@ -109,21 +140,18 @@ fn channel_statistics(x: &[f32], b: usize, c: usize, n: usize) -> (Vec<f32>, Vec
         .into_par_iter()
         .map(|ch| {
             let count = (b * n) as f64;
-            let mut sum = 0f64;
-            for i in 0..b {
-                sum += x[(i * c + ch) * n..][..n]
-                    .iter()
-                    .map(|&v| v as f64)
-                    .sum::<f64>();
-            }
+            let sum: f64 = channel_planes((b, c, n), ch)
+                .map(|at| x[at].iter().map(|&v| v as f64).sum::<f64>())
+                .sum();
             let mean = sum / count;
-            let mut squares = 0f64;
-            for i in 0..b {
-                squares += x[(i * c + ch) * n..][..n]
-                    .iter()
-                    .map(|&v| (v as f64 - mean).powi(2))
-                    .sum::<f64>();
-            }
+            let squares: f64 = channel_planes((b, c, n), ch)
+                .map(|at| {
+                    x[at]
+                        .iter()
+                        .map(|&v| (v as f64 - mean).powi(2))
+                        .sum::<f64>()
+                })
+                .sum();
             (mean as f32, (squares / count) as f32)
         })
         .collect();
@@ -277,8 +305,7 @@ impl BatchNormReluOp {
             .map(|ch| {
                 let (mean, inv_std) = (self.mean[ch], self.inv_std[ch]);
                 let (mut beta, mut gamma_sum) = (0f64, 0f64);
-                for i in 0..b {
-                    let at = (i * c + ch) * n..(i * c + ch + 1) * n;
+                for at in channel_planes((b, c, n), ch) {
                     let (mut sb, mut sg) = (0f32, 0f32);
                     for ((&xv, &yv), &gv) in x[at.clone()].iter().zip(&y[at.clone()]).zip(&g[at]) {
                         let gv = if yv > 0.0 { gv } else { 0.0 };

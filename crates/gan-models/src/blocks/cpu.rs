@@ -1,6 +1,6 @@
 //! Pieces shared by the CPU kernels: f32 slices of candle's storage, a one-pass transpose of the
-//! two leading axes, and a softmax row whose
-//! passes vectorise (lane-wise reductions, a polynomial exponential).
+//! two leading axes, and a softmax row and dot product whose passes vectorise (lane-wise
+//! reductions, a polynomial exponential; AVX2 code where the CPU has it).
 
 use candle::{CpuStorage, Layout, Result, Tensor};
 use rayon::prelude::*;
