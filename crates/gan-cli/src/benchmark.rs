@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use gan_data::find_mura_dir;
-use gan_data::synth::read_anomaly_kinds;
+use gan_data::synth::{AnomalyKinds, read_anomaly_kinds};
 use gan_metrics::benchmark::{BenchmarkCell, curve_aurocs, curve_label, summarise};
 use gan_metrics::plots::roc_png;
 use gan_metrics::{EvalOptions, ScoreTable, evaluate, write_file};
@@ -78,9 +78,7 @@ impl BenchmarkArgs {
 }
 
 /// The abnormality kind of each image, where the data has `synth_anomalies.csv`.
-fn anomaly_kinds(
-    data: &Path,
-) -> Result<Option<std::collections::HashMap<String, Option<gan_data::synth::AnomalyKind>>>> {
+fn anomaly_kinds(data: &Path) -> Result<Option<AnomalyKinds>> {
     let Ok(mura) = find_mura_dir(data) else {
         return Ok(None);
     };
@@ -131,7 +129,7 @@ fn run_cell(
     kind: ModelKind,
     seed: u64,
     dir: &Path,
-    kinds: Option<&std::collections::HashMap<String, Option<gan_data::synth::AnomalyKind>>>,
+    kinds: Option<&AnomalyKinds>,
     device: &candle::Device,
 ) -> Result<BenchmarkCell> {
     let run = dir.join("run");
@@ -187,10 +185,10 @@ fn run_cell(
     Ok(cell)
 }
 
-/// ROC curves of every cell's primary statistic, from its scores.
-fn roc_figure(cells: &[(BenchmarkCell, PathBuf)]) -> Result<Vec<u8>> {
+/// ROC curves of every cell's primary statistic, from its scores (`scores[i]` is `cells[i]`'s).
+fn roc_figure(cells: &[BenchmarkCell], scores: &[PathBuf]) -> Result<Vec<u8>> {
     let mut curves = BTreeMap::new();
-    for (cell, scores) in cells {
+    for (cell, scores) in cells.iter().zip(scores) {
         let table = ScoreTable::read(scores)?;
         let (_, all) = evaluate(&table, &EvalOptions::default());
         let statistic = &cell.metrics.primary.statistic;
@@ -201,8 +199,7 @@ fn roc_figure(cells: &[(BenchmarkCell, PathBuf)]) -> Result<Vec<u8>> {
             );
         }
     }
-    let only: Vec<BenchmarkCell> = cells.iter().map(|(c, _)| c.clone()).collect();
-    Ok(roc_png(&curves, &curve_aurocs(&only))?)
+    Ok(roc_png(&curves, &curve_aurocs(cells))?)
 }
 
 pub fn run(args: BenchmarkArgs) -> Result<()> {
@@ -215,16 +212,15 @@ pub fn run(args: BenchmarkArgs) -> Result<()> {
     let device = select_device(&args.setup.device)?;
     std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
     let kinds = anomaly_kinds(&args.data)?;
-    let mut cells = Vec::new();
+    let (mut cells, mut scores) = (Vec::new(), Vec::new());
     for &kind in &kinds_to_run {
         for seed in 0..args.seeds {
             let dir = args.out.join(kind.name()).join(format!("seed-{seed}"));
-            let cell = run_cell(&args, kind, seed, &dir, kinds.as_ref(), &device)?;
-            cells.push((cell, dir.join("scores.csv")));
+            cells.push(run_cell(&args, kind, seed, &dir, kinds.as_ref(), &device)?);
+            scores.push(dir.join("scores.csv"));
         }
     }
-    let only: Vec<BenchmarkCell> = cells.iter().map(|(c, _)| c.clone()).collect();
-    let benchmark = summarise(&only);
+    let benchmark = summarise(&cells);
     let markdown = benchmark.to_markdown();
     write_file(&args.out.join("benchmark.md"), markdown.as_bytes())?;
     write_file(
@@ -233,7 +229,7 @@ pub fn run(args: BenchmarkArgs) -> Result<()> {
     )?;
     let html = benchmark.to_html(
         &format!("xray-gan benchmark: {}", args.data.display()),
-        &roc_figure(&cells)?,
+        &roc_figure(&cells, &scores)?,
     );
     write_file(&args.out.join("benchmark.html"), html.as_bytes())?;
     println!("{markdown}");

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use gan_data::synth::{AnomalyKind, SynthConfig, read_anomaly_kinds, write_synthetic_mura};
+use gan_data::synth::{
+    AnomalyKind, AnomalyKinds, SynthConfig, read_anomaly_kinds, write_synthetic_mura,
+};
 use gan_data::{Augmentation, MURA_DIR};
 use gan_metrics::evaluate::with_derived_statistics;
 use gan_metrics::{CALIBRATION_SPLIT, Metrics, ScoreTable, auroc};
@@ -119,10 +121,7 @@ pub struct KindResult {
 }
 
 /// AUROC per abnormality kind, for every statistic (derived ones included).
-pub fn auroc_by_kind(
-    scores: &ScoreTable,
-    kinds: &std::collections::HashMap<String, Option<AnomalyKind>>,
-) -> Vec<KindResult> {
+pub fn auroc_by_kind(scores: &ScoreTable, kinds: &AnomalyKinds) -> Vec<KindResult> {
     let table = with_derived_statistics(scores);
     let eval: Vec<_> = table
         .rows

@@ -321,10 +321,11 @@ fn write_text(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| DataError::io(path, e))
 }
 
+/// Each image's anomaly kind by relative path (`None` for normal images).
+pub type AnomalyKinds = std::collections::HashMap<String, Option<AnomalyKind>>;
+
 /// Reads `synth_anomalies.csv`: relative path → anomaly kind (`None` for normal images).
-pub fn read_anomaly_kinds(
-    csv_path: &Path,
-) -> Result<std::collections::HashMap<String, Option<AnomalyKind>>> {
+pub fn read_anomaly_kinds(csv_path: &Path) -> Result<AnomalyKinds> {
     let mut reader = csv::Reader::from_path(csv_path).map_err(|e| DataError::Csv {
         path: csv_path.to_path_buf(),
         line: 0,
