@@ -89,9 +89,11 @@ fn benchmark_compares_models_over_seeds_and_resumes() {
     assert_eq!(models.len(), 2);
     assert_eq!(models[0]["model"], "ganomaly");
     assert_eq!(models[1]["model"], "f-anogan");
+    // each detector's primary statistic is its paper's anomaly score
+    assert_eq!(models[0]["primary"], "latent");
+    assert_eq!(models[1]["primary"], "izif");
     for m in models {
         assert_eq!(m["seeds"], serde_json::json!([0, 1]));
-        assert_eq!(m["primary"], "fused");
         assert_eq!(m["primary_auroc"]["n"], 2);
         assert!(m["primary_auroc"]["sd"].is_f64(), "{m}");
     }
@@ -147,7 +149,7 @@ fn benchmark_compares_models_over_seeds_and_resumes() {
     let bad = benchmark(data.path(), out.path(), "ganomaly,vae", "2", "2");
     assert_eq!(bad.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&bad.stderr).contains("unknown model kind \"vae\""),
+        String::from_utf8_lossy(&bad.stderr).contains("unknown detector \"vae\""),
         "{}",
         String::from_utf8_lossy(&bad.stderr)
     );

@@ -104,6 +104,22 @@ fn score_then_eval_writes_every_output() {
         .arg("--run")
         .arg(run.path()));
     assert!(stdout.contains("primary fused AUROC"), "{stdout}");
+    // a headline the scores do not have is bad usage naming the file, not a silent substitute
+    let typo = xray_gan()
+        .arg("eval")
+        .arg("--scores")
+        .arg(&scores)
+        .arg("--out")
+        .arg(out.path().join("eval-typo"))
+        .args(["--primary", "izfi"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&typo.stderr);
+    assert_eq!(typo.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("scores.csv") && stderr.contains("has no statistic \"izfi\""),
+        "{stderr}"
+    );
     for f in [
         "metrics.json",
         "roc.png",

@@ -89,6 +89,7 @@ fn ok(out: Output) -> String {
 fn train_writes_a_run_folder_and_resumes_to_more_epochs() {
     let (data, run, cache) = folders();
     let stdout = ok(train_command(data.path(), run.path(), cache.path(), 1)
+        .args(["--set", "reconstruction_weight=2.5"])
         .output()
         .unwrap());
     assert!(stdout.contains("done: 1 epochs"), "{stdout}");
@@ -96,6 +97,26 @@ fn train_writes_a_run_folder_and_resumes_to_more_epochs() {
         serde_json::from_slice(&std::fs::read(run.path().join("config.json")).unwrap()).unwrap();
     assert_eq!(config["kind"], "alpha-gan");
     assert_eq!(config["model"]["width"], 8);
+    // the detector's settings, the one set and the rest at their defaults
+    assert_eq!(config["settings"]["reconstruction_weight"], 2.5);
+    // a resumed run keeps its settings; --set cannot change them
+    let out = xray_gan()
+        .args([
+            "train",
+            "--resume",
+            "--set",
+            "reconstruction_weight=1",
+            "--out",
+        ])
+        .arg(run.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("settings are fixed in"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = ok(xray_gan()
         .args(["train", "--resume", "--epochs", "2", "--out"])
         .arg(run.path())
@@ -511,6 +532,45 @@ fn bad_input_exits_with_code_2_and_names_the_problem() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--data and --model are required"));
+
+    // a detector setting that does not exist, or a value of the wrong type or range, is bad
+    // usage naming the key and listing the detector's settings, before any data is read
+    for (set, expected) in [
+        ("wcon=3", "unknown setting \"wcon\""),
+        ("contextual_weight=lots", "invalid type"),
+        ("latent_weight=-1", "latent_weight must be"),
+    ] {
+        let out = xray_gan()
+            .args(["train", "--model", "ganomaly", "--set", set, "--data"])
+            .arg(&missing)
+            .arg("--out")
+            .arg(run.path().join("r3"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{set}: {stderr}");
+        assert!(stderr.contains(expected), "{set}: {stderr}");
+        assert!(
+            stderr.contains("contextual_weight (default 50.0)"),
+            "{stderr}"
+        );
+        assert!(
+            !run.path().join("r3").exists(),
+            "{set}: a run folder was made"
+        );
+    }
+    let out = xray_gan().arg("detectors").output().unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for name in [
+        "alpha-gan",
+        "bigan",
+        "ganomaly",
+        "f-anogan",
+        "--set gan_epochs=null",
+    ] {
+        assert!(listing.contains(name), "{name}: {listing}");
+    }
 
     let out = xray_gan()
         .args([

@@ -1,11 +1,11 @@
 //! Any bytes, as a checkpoint file: reading it fails with an error naming the file, or gives a
-//! checkpoint whose checksum matched; building a model from it fails cleanly or succeeds.
+//! checkpoint whose checksum matched; building its detector from it fails cleanly or succeeds.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use candle::Device;
-use gan_models::{GanModel, read_checkpoint};
+use gan_models::read_checkpoint;
 use libfuzzer_sys::fuzz_target;
 
 fn scratch() -> &'static tempfile::TempDir {
@@ -21,7 +21,7 @@ fuzz_target!(|bytes: &[u8]| {
         Ok(checkpoint) => {
             // only small configurations: a valid header may ask for a huge model
             if checkpoint.config.validate().is_ok() && checkpoint.config.width <= 16 {
-                let _ = GanModel::from_checkpoint(&checkpoint, &Device::Cpu);
+                let _ = checkpoint.detector(&Device::Cpu);
             }
         }
     }

@@ -3,23 +3,19 @@
 //! AUROC per statistic and per abnormality kind. Re-running continues where it stopped: the data
 //! is reused and finished training runs are resumed (a no-op when complete).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use gan_data::synth::{
-    AnomalyKind, AnomalyKinds, SynthConfig, read_anomaly_kinds, write_synthetic_mura,
-};
+use gan_data::synth::{AnomalyKind, SynthConfig, read_anomaly_kinds, write_synthetic_mura};
 use gan_data::{Augmentation, MURA_DIR};
-use gan_metrics::evaluate::with_derived_statistics;
-use gan_metrics::{CALIBRATION_SPLIT, Metrics, ScoreTable, auroc};
-use gan_models::{ModelConfig, ModelKind, select_device};
+use gan_metrics::{KindResult, Metrics, ScoreTable};
+use gan_models::{DetectorKind, ModelConfig, select_device};
+use gan_pipeline::{auroc_by_anomaly_kind, score_and_evaluate};
 use gan_train::{TrainConfig, TrainOptions, train};
 use serde::Serialize;
 
-use crate::eval::score_and_evaluate;
 use crate::train::cache_dir;
 
 #[derive(Debug, Args)]
@@ -41,9 +37,23 @@ pub struct DemoSettings {
     pub synth: SynthConfig,
     pub model: ModelConfig,
     pub batch_size: usize,
-    pub epochs: [(ModelKind, u64); 2],
+    /// The detectors trained, each with its epochs and its `--set` settings.
+    pub runs: Vec<(DetectorKind, u64, Vec<String>)>,
     pub learning_rate: f64,
-    pub reconstruction_weight: f64,
+}
+
+/// The demo's detectors: Alpha-GAN reconstruction-weighted (the seed's λ = 0.01 leaves
+/// reconstructions unlearnt in minutes), and BiGAN.
+fn demo_runs(alpha_gan_epochs: u64, bigan_epochs: u64) -> Vec<(DetectorKind, u64, Vec<String>)> {
+    let kind = |name: &str| name.parse().expect("a registered detector");
+    vec![
+        (
+            kind("alpha-gan"),
+            alpha_gan_epochs,
+            vec!["reconstruction_weight=10".into()],
+        ),
+        (kind("bigan"), bigan_epochs, Vec::new()),
+    ]
 }
 
 impl DemoSettings {
@@ -64,9 +74,8 @@ impl DemoSettings {
                     ..ModelConfig::default()
                 },
                 batch_size: 8,
-                epochs: [(ModelKind::AlphaGan, 30), (ModelKind::Bigan, 10)],
+                runs: demo_runs(30, 10),
                 learning_rate: 1e-3,
-                reconstruction_weight: 10.0,
             }
         } else {
             DemoSettings {
@@ -85,78 +94,34 @@ impl DemoSettings {
                     ..ModelConfig::default()
                 },
                 batch_size: 16,
-                epochs: [(ModelKind::AlphaGan, 15), (ModelKind::Bigan, 8)],
+                runs: demo_runs(15, 8),
                 learning_rate: 1e-3,
-                // reconstruction-weighted: the seed's 0.01 leaves reconstructions unlearnt in minutes
-                reconstruction_weight: 10.0,
             }
         }
     }
 
-    fn train_config(&self, kind: ModelKind, epochs: u64, data: &Path, seed: u64) -> TrainConfig {
+    fn train_config(
+        &self,
+        kind: DetectorKind,
+        epochs: u64,
+        settings: &[String],
+        data: &Path,
+        seed: u64,
+    ) -> Result<TrainConfig> {
         let mut c = TrainConfig::new(kind, data.to_path_buf());
         c.model = self.model;
         c.batch_size = self.batch_size;
         c.epochs = epochs;
         c.seed = seed;
         c.optimiser.learning_rate = self.learning_rate;
-        c.reconstruction_weight = self.reconstruction_weight;
+        c.settings = kind.with_assignments(&c.settings, settings)?;
         c.data.augmentation = Augmentation {
             max_rotation_deg: 3.0,
             ..Augmentation::default()
         };
         c.data.cache_dir = cache_dir(None);
-        c
+        Ok(c)
     }
-}
-
-/// AUROC of one statistic for one abnormality kind: that kind's abnormal images against every
-/// normal image of the evaluation split.
-#[derive(Debug, Clone, Serialize)]
-pub struct KindResult {
-    pub kind: String,
-    pub n_abnormal: usize,
-    /// statistic → AUROC
-    pub auroc: BTreeMap<String, Option<f64>>,
-}
-
-/// AUROC per abnormality kind, for every statistic (derived ones included).
-pub fn auroc_by_kind(scores: &ScoreTable, kinds: &AnomalyKinds) -> Vec<KindResult> {
-    let table = with_derived_statistics(scores);
-    let eval: Vec<_> = table
-        .rows
-        .iter()
-        .filter(|r| r.split != CALIBRATION_SPLIT)
-        .collect();
-    AnomalyKind::ALL
-        .iter()
-        .map(|kind| {
-            let members: Vec<_> = eval
-                .iter()
-                .filter(|r| !r.abnormal || kinds.get(&r.path).copied().flatten() == Some(*kind))
-                .collect();
-            let positive: Vec<bool> = members.iter().map(|r| r.abnormal).collect();
-            let auroc = table
-                .statistics
-                .iter()
-                .enumerate()
-                .map(|(k, name)| {
-                    (
-                        name.clone(),
-                        auroc(
-                            &members.iter().map(|r| r.values[k]).collect::<Vec<_>>(),
-                            &positive,
-                        ),
-                    )
-                })
-                .collect();
-            KindResult {
-                kind: kind.name().to_string(),
-                n_abnormal: positive.iter().filter(|p| **p).count(),
-                auroc,
-            }
-        })
-        .collect()
 }
 
 #[derive(Serialize)]
@@ -182,11 +147,12 @@ pub fn run(args: DemoArgs) -> Result<()> {
     }
     let kinds = read_anomaly_kinds(&data.join(MURA_DIR).join("synth_anomalies.csv"))?;
     let mut summaries = Vec::new();
-    for (kind, epochs) in settings.epochs {
+    for (kind, epochs, detector_settings) in &settings.runs {
+        let (kind, epochs) = (*kind, *epochs);
         let model_started = Instant::now();
         let dir = args.out.join(kind.name());
         let run = dir.join("run");
-        let config = settings.train_config(kind, epochs, &data, args.seed);
+        let config = settings.train_config(kind, epochs, detector_settings, &data, args.seed)?;
         let resume = run.join("checkpoints/latest.safetensors").exists();
         tracing::info!("training {kind} for {epochs} epochs into {}", run.display());
         train(
@@ -200,7 +166,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             },
         )?;
         let metrics = score_and_evaluate(&run, &dir, &device)?;
-        let by_kind = auroc_by_kind(&ScoreTable::read(&dir.join("scores.csv"))?, &kinds);
+        let by_kind = auroc_by_anomaly_kind(&ScoreTable::read(&dir.join("scores.csv"))?, &kinds);
         summaries.push(ModelSummary {
             model: kind.name().into(),
             seconds: model_started.elapsed().as_secs_f64(),

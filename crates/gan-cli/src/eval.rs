@@ -2,21 +2,11 @@
 //! self-contained report.html; with `--run`, the report also shows training curves, the last sample
 //! sheet and the most and least anomalous images with their residual maps.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use gan_data::{DatasetFormat, find_mura_dir, load_model_input};
-use gan_metrics::evaluate::with_derived_statistics;
-use gan_metrics::plots::{histograms_png, losses_png, pr_png, roc_png};
-use gan_metrics::report::{GalleryItem, ReportParts, render_html};
-use gan_metrics::{CALIBRATION_SPLIT, EvalOptions, FUSED, ScoreTable, evaluate, write_file};
-use gan_models::{GanModel, select_device};
-use gan_train::{RunFolder, TrainConfig, WhichWeights, preprocess_of};
-use image::{Rgb, RgbImage};
-
-use crate::score::score_run;
+use gan_pipeline::{EvalSettings, evaluate_scores};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -29,9 +19,10 @@ pub struct EvalArgs {
     /// Run folder, for training curves, samples and the anomaly-map gallery.
     #[arg(long)]
     pub run: Option<PathBuf>,
-    /// The headline statistic, fixed before looking at results.
-    #[arg(long, default_value = FUSED)]
-    pub primary: String,
+    /// The headline statistic, fixed before looking at results (default: the run's detector's
+    /// own score, `fused` for a detector whose paper has none or without --run).
+    #[arg(long)]
+    pub primary: Option<String>,
     /// Quantile of calibration scores used as the unsupervised threshold.
     #[arg(long, default_value_t = 0.95)]
     pub calibration_quantile: f64,
@@ -40,131 +31,18 @@ pub struct EvalArgs {
     pub gallery: usize,
 }
 
-/// The entries drawn in ROC/PR/histogram figures: the base statistics and the fused one (the
-/// two-sided versions would double the curves).
-fn drawn_only<T: Clone>(per_statistic: &BTreeMap<String, T>) -> BTreeMap<String, T> {
-    per_statistic
-        .iter()
-        .filter(|(name, _)| !name.ends_with("_2s"))
-        .map(|(name, v)| (name.clone(), v.clone()))
-        .collect()
-}
-
 pub fn run(args: EvalArgs) -> Result<()> {
-    let metrics = evaluate_scores(&args)?;
+    let metrics = evaluate_scores(&EvalSettings {
+        scores: args.scores.clone(),
+        out: args.out.clone(),
+        run: args.run.clone(),
+        primary: args.primary.clone(),
+        calibration_quantile: args.calibration_quantile,
+        gallery: args.gallery,
+    })?;
     print_summary(&metrics);
     println!("report: {}", args.out.join("report.html").display());
     Ok(())
-}
-
-/// What `demo` and `benchmark` do with each trained run: score its best weights into
-/// `dir/scores.csv` and evaluate them into `dir/eval/` with the default settings (the fused
-/// statistic as primary, the 95 % calibration quantile). Returns the metrics.
-pub fn score_and_evaluate(
-    run: &Path,
-    dir: &Path,
-    device: &candle::Device,
-) -> Result<gan_metrics::Metrics> {
-    let scores = dir.join("scores.csv");
-    score_run(run, None, &scores, None, WhichWeights::Best, device, 64)?;
-    evaluate_scores(&EvalArgs {
-        scores,
-        out: dir.join("eval"),
-        run: Some(run.to_path_buf()),
-        primary: FUSED.into(),
-        calibration_quantile: 0.95,
-        gallery: 8,
-    })
-}
-
-/// Writes metrics.json, the figures and report.html; returns the metrics.
-pub fn evaluate_scores(args: &EvalArgs) -> Result<gan_metrics::Metrics> {
-    let table = ScoreTable::read(&args.scores)?;
-    let options = EvalOptions {
-        primary: args.primary.clone(),
-        calibration_quantile: args.calibration_quantile,
-    };
-    let (metrics, curves) = evaluate(&table, &options);
-    std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
-    let json = serde_json::to_vec_pretty(&metrics)?;
-    write_file(&args.out.join("metrics.json"), &json)?;
-
-    let roc = drawn_only(&curves.roc);
-    let pr = drawn_only(&curves.pr);
-    let dist = drawn_only(&curves.distributions);
-    let aurocs = metrics
-        .image_level
-        .iter()
-        .map(|(k, m)| (k.clone(), m.auroc))
-        .collect();
-    let aps = metrics
-        .image_level
-        .iter()
-        .map(|(k, m)| (k.clone(), m.ap))
-        .collect();
-    let mut figures = vec![
-        ("ROC curves".to_string(), "roc.png", roc_png(&roc, &aurocs)?),
-        (
-            "Precision–recall curves".to_string(),
-            "pr.png",
-            pr_png(&pr, &aps)?,
-        ),
-        (
-            "Scores of normal and abnormal images".to_string(),
-            "histograms.png",
-            histograms_png(&dist)?,
-        ),
-    ];
-    let mut parts = ReportParts {
-        title: format!("xray-gan report: {}", args.scores.display()),
-        ..Default::default()
-    };
-    if let Some(run) = &args.run {
-        let folder = RunFolder::new(run);
-        if let Ok(text) = std::fs::read_to_string(folder.losses()) {
-            figures.push(("Training losses".into(), "losses.png", losses_png(&text)?));
-        }
-        if let Some(sheet) = last_sample_sheet(&folder) {
-            parts.figures.push((
-                "Last sample sheet: inputs | reconstructions | G(z)".into(),
-                std::fs::read(&sheet)?,
-            ));
-        }
-        let (config, model, weights) =
-            folder.load_model(WhichWeights::Best, &select_device("cpu")?)?;
-        parts.notes.push(format!(
-            "Run {}: {} at {}×{}, width {}, trained {} epochs on {}; scored with {}.",
-            run.display(),
-            config.kind,
-            config.model.image_size,
-            config.model.image_size,
-            config.model.width,
-            config.epochs,
-            config.data.root.display(),
-            weights.display()
-        ));
-        let (most, least) = gallery(
-            &table,
-            &metrics.primary.statistic,
-            &config,
-            &model,
-            args.gallery,
-        )?;
-        parts.most_anomalous = most;
-        parts.least_anomalous = least;
-    }
-    for (_, name, png) in &figures {
-        write_file(&args.out.join(name), png)?;
-    }
-    let mut all_figures: Vec<(String, Vec<u8>)> = figures
-        .into_iter()
-        .map(|(caption, _, png)| (caption, png))
-        .collect();
-    all_figures.append(&mut parts.figures);
-    parts.figures = all_figures;
-    let html = render_html(&metrics, &parts);
-    write_file(&args.out.join("report.html"), html.as_bytes())?;
-    Ok(metrics)
 }
 
 fn print_summary(metrics: &gan_metrics::Metrics) {
@@ -192,107 +70,4 @@ fn print_summary(metrics: &gan_metrics::Metrics) {
         metrics.best.statistic,
         show(metrics.best.auroc)
     );
-}
-
-fn last_sample_sheet(folder: &RunFolder) -> Option<PathBuf> {
-    let mut sheets: Vec<PathBuf> = std::fs::read_dir(folder.samples())
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    sheets.sort();
-    sheets.pop()
-}
-
-/// The folder that `scores.csv` paths are relative to.
-fn path_base(config: &TrainConfig) -> PathBuf {
-    match config.data.format.resolve(&config.data.root) {
-        DatasetFormat::Mura => {
-            find_mura_dir(&config.data.root).unwrap_or_else(|_| config.data.root.clone())
-        }
-        _ => config.data.root.clone(),
-    }
-}
-
-/// The `n` most and least anomalous evaluated images by `statistic`, each as image |
-/// reconstruction | residual overlay.
-fn gallery(
-    table: &ScoreTable,
-    statistic: &str,
-    config: &TrainConfig,
-    model: &GanModel,
-    n: usize,
-) -> Result<(Vec<GalleryItem>, Vec<GalleryItem>)> {
-    let derived = with_derived_statistics(table);
-    let Some(k) = derived.statistics.iter().position(|s| s == statistic) else {
-        return Ok((Vec::new(), Vec::new()));
-    };
-    let mut rows: Vec<_> = derived
-        .rows
-        .iter()
-        .filter(|r| r.split != CALIBRATION_SPLIT)
-        .collect();
-    rows.sort_by(|a, b| b.values[k].total_cmp(&a.values[k]));
-    let base = path_base(config);
-    let preprocess = preprocess_of(config);
-    let render = |rows: &[&gan_metrics::ScoreRow]| -> Result<Vec<GalleryItem>> {
-        let mut items = Vec::new();
-        for row in rows {
-            let path = base.join(&row.path);
-            let Ok(pixels) = load_model_input(&path, &preprocess) else {
-                tracing::warn!("{}: cannot be read for the gallery", path.display());
-                continue;
-            };
-            let s = preprocess.size as usize;
-            let x = candle::Tensor::from_vec(pixels, (1, 1, s, s), &candle::Device::Cpu)?;
-            let scores = model.score(&x)?;
-            let recon: Vec<f32> = scores.reconstruction.flatten_all()?.to_vec1()?;
-            let residual: Vec<f32> = scores.residual.flatten_all()?.to_vec1()?;
-            let input: Vec<f32> = x.flatten_all()?.to_vec1()?;
-            items.push(GalleryItem {
-                caption: format!(
-                    "{} [{}] {statistic} = {:.4}",
-                    row.path,
-                    if row.abnormal { "abnormal" } else { "normal" },
-                    row.values[k]
-                ),
-                png: triptych(&input, &recon, &residual, s)?,
-            });
-        }
-        Ok(items)
-    };
-    let most: Vec<_> = rows.iter().take(n).copied().collect();
-    let least: Vec<_> = rows.iter().rev().take(n).copied().collect();
-    Ok((render(&most)?, render(&least)?))
-}
-
-/// Image | reconstruction | image with the residual in red, as one PNG.
-fn triptych(input: &[f32], recon: &[f32], residual: &[f32], s: usize) -> Result<Vec<u8>> {
-    let grey = |v: f32| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5) as u8;
-    let peak = residual.iter().copied().fold(1e-6f32, f32::max);
-    let mut img = RgbImage::new(3 * s as u32 + 4, s as u32);
-    for y in 0..s {
-        for x in 0..s {
-            let i = y * s + x;
-            let g = grey(input[i]);
-            img.put_pixel(x as u32, y as u32, Rgb([g, g, g]));
-            let r = grey(recon[i]);
-            img.put_pixel((s + 2 + x) as u32, y as u32, Rgb([r, r, r]));
-            let a = (residual[i] / peak).clamp(0.0, 1.0);
-            let blend = |c: f32, t: f32| (c * (1.0 - a) + t * a) as u8;
-            img.put_pixel(
-                (2 * s + 4 + x) as u32,
-                y as u32,
-                Rgb([
-                    blend(g as f32, 255.0),
-                    blend(g as f32, 0.0),
-                    blend(g as f32, 0.0),
-                ]),
-            );
-        }
-    }
-    let mut png = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-    Ok(png)
 }

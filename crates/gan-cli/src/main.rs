@@ -3,6 +3,7 @@
 
 mod benchmark;
 mod demo;
+mod detectors;
 mod eval;
 mod score;
 mod synth;
@@ -12,7 +13,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Train GANs on normal radiographs, then flag abnormal ones.
+#[global_allocator]
+static ALLOCATOR: gan_alloc::KeepPages = gan_alloc::KeepPages;
+
+/// Train anomaly detectors on normal radiographs, then flag abnormal ones.
 #[derive(Debug, Parser)]
 #[command(name = "xray-gan", version, about, long_about = None)]
 struct Cli {
@@ -24,15 +28,17 @@ struct Cli {
 enum Command {
     /// Write a synthetic MURA-v1.1 dataset of radiographs with labelled abnormalities.
     Synth(synth::SynthArgs),
-    /// Train a detector (Alpha-GAN, BiGAN, GANomaly, f-AnoGAN) on the normal training images.
+    /// Train a detector on the normal training images.
     Train(train::TrainArgs),
+    /// List the detectors, their primary statistics and their settings (for `train --set`).
+    Detectors(detectors::DetectorsArgs),
     /// Score the evaluation split and the normal validation images with a trained run.
     Score(score::ScoreArgs),
     /// Metrics, figures and an HTML report from scores.csv.
     Eval(eval::EvalArgs),
     /// The whole job on built-in synthetic radiographs: synth, train both models, score, evaluate.
     Demo(demo::DemoArgs),
-    /// Train every model kind with several seeds on one dataset, score, evaluate, compare.
+    /// Train every detector with several seeds on one dataset, score, evaluate, compare.
     Benchmark(benchmark::BenchmarkArgs),
 }
 
@@ -59,6 +65,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Synth(args) => synth::run(args),
         Command::Train(args) => train::run(args),
+        Command::Detectors(args) => detectors::run(args),
         Command::Score(args) => score::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Demo(args) => demo::run(args),
@@ -96,7 +103,10 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     use gan_train::TrainError;
     let data = |e: &DataError| !matches!(e, DataError::Io { .. } | DataError::Tensor(_));
     let model = |e: &ModelError| match e {
-        ModelError::Config(_) | ModelError::Device(_) | ModelError::Checkpoint { .. } => true,
+        ModelError::Config(_)
+        | ModelError::Settings(_)
+        | ModelError::Device(_)
+        | ModelError::Checkpoint { .. } => true,
         ModelError::Data(d) => data(d),
         ModelError::Tensor(_) => false,
     };

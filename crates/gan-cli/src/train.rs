@@ -1,4 +1,4 @@
-//! `xray-gan train`: trains a BiGAN or Alpha-GAN on the normal training images of a dataset.
+//! `xray-gan train`: trains a detector on the normal training images of a dataset.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use gan_data::{DatasetFormat, Fit};
-use gan_models::{ModelConfig, ModelKind, device_name, select_device};
+use gan_models::{DetectorKind, ModelConfig, device_name, select_device};
 use gan_train::{RunFolder, TrainConfig, TrainOptions, train};
 
 #[derive(Debug, Args)]
@@ -15,9 +15,9 @@ pub struct TrainArgs {
     /// Dataset folder: MURA-v1.1 (or the folder holding it), or ROOT/<split>/<class>/ images.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Which detector to train.
-    #[arg(long, value_enum)]
-    model: Option<ModelKind>,
+    /// Which detector to train (`xray-gan detectors` lists them with their settings).
+    #[arg(long, value_parser = detector_parser())]
+    model: Option<DetectorKind>,
     /// Run folder: config.json, losses.csv, samples/, checkpoints/, model.safetensors, best.safetensors.
     #[arg(long)]
     out: PathBuf,
@@ -30,7 +30,7 @@ pub struct TrainArgs {
     /// Total epochs (with --resume: train until this many are done).
     #[arg(long)]
     epochs: Option<u64>,
-    /// Adam learning rate (default: the model's paper's, 1e-4; GANomaly 2e-4).
+    /// Adam learning rate (default: the detector's paper's).
     #[arg(long)]
     lr: Option<f64>,
     #[arg(long, default_value_t = 0)]
@@ -38,14 +38,11 @@ pub struct TrainArgs {
     /// Continue the run in --out from its latest checkpoint, with its own configuration.
     #[arg(long)]
     resume: bool,
-    /// Weight of the L1 reconstruction terms: Alpha-GAN's λ (default 0.01), GANomaly's contextual
-    /// weight (default 50).
-    #[arg(long)]
-    reconstruction_weight: Option<f64>,
-    /// f-AnoGAN: epochs of the WGAN-GP phase, the first ones; the rest train the encoder
-    /// (default: half of --epochs).
-    #[arg(long)]
-    gan_epochs: Option<u64>,
+    /// A setting of the detector, KEY=VALUE, repeatable: e.g. `--set reconstruction_weight=0.1`
+    /// (Alpha-GAN's λ), `--set gan_epochs=10` (f-AnoGAN). Checked against the detector's
+    /// settings; `xray-gan detectors` lists them with their defaults.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
     /// Score with a moving average of the weights of this decay (0 = the last weights).
     #[arg(long, default_value_t = 0.999)]
     weight_average: f64,
@@ -58,6 +55,15 @@ pub struct TrainArgs {
     /// Stop at the first unreadable image instead of skipping it.
     #[arg(long)]
     strict: bool,
+}
+
+/// `--model`'s parser: the registered detectors' names, listed in `--help`.
+pub fn detector_parser() -> impl clap::builder::TypedValueParser<Value = DetectorKind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(DetectorKind::all().map(|k| k.name())).map(|name| {
+        name.parse::<DetectorKind>()
+            .expect("the parser only accepts registered names")
+    })
 }
 
 /// The data, network and device flags that `train` and `benchmark` share.
@@ -127,6 +133,12 @@ fn config_from(args: &TrainArgs) -> Result<TrainConfig> {
         if let Some(epochs) = args.epochs {
             config.epochs = epochs;
         }
+        if !args.settings.is_empty() {
+            bail!(gan_train::TrainError::Config(format!(
+                "--set cannot change a run being resumed: its settings are fixed in {}",
+                folder.config().display()
+            )));
+        }
         return Ok(config);
     }
     let (Some(data), Some(kind)) = (&args.data, args.model) else {
@@ -144,10 +156,7 @@ fn config_from(args: &TrainArgs) -> Result<TrainConfig> {
         config.optimiser.learning_rate = lr;
     }
     config.seed = args.seed;
-    if let Some(weight) = args.reconstruction_weight {
-        config.reconstruction_weight = weight;
-    }
-    config.gan_epochs = args.gan_epochs;
+    config.settings = kind.with_assignments(&config.settings, &args.settings)?;
     config.instance_noise = args.instance_noise;
     config.weight_average = args.weight_average;
     Ok(config)

@@ -9,8 +9,10 @@
 //!   primary and best headlines.
 //! - [`plots`] and [`report`]: PNG figures and the self-contained HTML report.
 //! - [`benchmark`]: several models × seeds summarised (AUROC mean ± sd) as markdown, JSON, HTML.
+//! - [`auroc_by_kind`]: AUROC of each abnormality kind against the normal images.
 
 pub mod benchmark;
+mod by_kind;
 mod error;
 pub mod evaluate;
 pub mod plots;
@@ -20,6 +22,7 @@ pub mod roc;
 pub mod scores;
 pub mod threshold;
 
+pub use by_kind::{KindResult, auroc_by_kind};
 pub use error::{MetricsError, Result};
 pub use evaluate::{EvalOptions, FUSED, Metrics, StatisticMetrics, evaluate};
 pub use roc::{auroc, auroc_delong, roc_curve};

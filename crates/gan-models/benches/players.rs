@@ -1,5 +1,5 @@
 //! Forward and forward+backward time of each player at 64×64, width 64, batch 64 (the seed
-//! configuration), and scoring images/s of each model, on the CPU. Set `XRAY_GAN_BENCH_BATCH` or `XRAY_GAN_BENCH_WIDTH` to change them.
+//! configuration), and scoring images/s of each detector, on the CPU. Set `XRAY_GAN_BENCH_BATCH` or `XRAY_GAN_BENCH_WIDTH` to change them.
 //!
 //! `cargo bench -p gan-models --bench players`
 
@@ -7,7 +7,12 @@ use std::time::Duration;
 
 use candle::{DType, Device, Tensor};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gan_models::{GanModel, ModelConfig, ModelKind};
+use gan_models::detectors::alpha_gan::AlphaGan;
+use gan_models::detectors::bigan::BiGan;
+use gan_models::{DetectorKind, ModelConfig, Register};
+
+#[global_allocator]
+static ALLOCATOR: gan_alloc::KeepPages = gan_alloc::KeepPages;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -25,16 +30,8 @@ fn players(c: &mut Criterion) {
     let device = Device::Cpu;
     let x = Tensor::randn(0f32, 1.0, (batch, 1, 64, 64), &device).expect("input");
     let z = Tensor::randn(0f32, 1.0, (batch, config.latent), &device).expect("code");
-    let GanModel::AlphaGan(alpha) =
-        GanModel::new(ModelKind::AlphaGan, &config, &device, 0).expect("model")
-    else {
-        unreachable!()
-    };
-    let GanModel::BiGan(bigan) =
-        GanModel::new(ModelKind::Bigan, &config, &device, 0).expect("model")
-    else {
-        unreachable!()
-    };
+    let alpha = AlphaGan::build(&config, Default::default(), &device, 0).expect("model");
+    let bigan = BiGan::build(&config, Default::default(), &device, 0).expect("model");
     type Forward<'a> = Box<dyn Fn() -> candle::Result<Tensor> + 'a>;
     let cases: Vec<(&str, Forward)> = vec![
         (
@@ -87,8 +84,10 @@ fn players(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(15));
     scoring.throughput(Throughput::Elements(batch as u64));
-    for kind in [ModelKind::AlphaGan, ModelKind::Bigan] {
-        let model = GanModel::new(kind, &config, &device, 0).expect("model");
+    for kind in DetectorKind::all() {
+        let model = kind
+            .build(&config, &serde_json::Value::Null, &device, 0)
+            .expect("model");
         scoring.bench_function(kind.name(), |b| b.iter(|| model.score(&x).expect("score")));
     }
     scoring.finish();

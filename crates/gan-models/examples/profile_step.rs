@@ -4,7 +4,11 @@
 use std::time::Instant;
 
 use candle::{Device, Tensor};
-use gan_models::{GanModel, ModelConfig, ModelKind};
+use gan_models::detectors::alpha_gan::AlphaGan;
+use gan_models::{ModelConfig, Register};
+
+#[global_allocator]
+static ALLOCATOR: gan_alloc::KeepPages = gan_alloc::KeepPages;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -16,10 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         self_attention: attention,
         ..ModelConfig::seed_64()
     };
-    let GanModel::AlphaGan(m) = GanModel::new(ModelKind::AlphaGan, &config, &Device::Cpu, 0)?
-    else {
-        unreachable!()
-    };
+    let m = AlphaGan::build(&config, Default::default(), &Device::Cpu, 0)?;
     let x = Tensor::randn(0f32, 1.0, (batch, 1, 64, 64), &Device::Cpu)?;
     let z = Tensor::randn(0f32, 1.0, (batch, 128), &Device::Cpu)?;
     for _ in 0..2 {

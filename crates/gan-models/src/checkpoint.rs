@@ -1,6 +1,6 @@
 //! The checkpoint format: one safetensors file holding every player's variables (weights,
-//! BatchNorm statistics, spectral-norm vectors) under `<player>.…` names, with the model kind and
-//! `ModelConfig` as JSON in the safetensors metadata. Callers may add their own tensors and
+//! BatchNorm statistics, spectral-norm vectors) under `<player>.…` names, with the detector's
+//! name, its `ModelConfig` and its settings as JSON in the safetensors metadata. Callers may add their own tensors and
 //! metadata (the trainer stores optimiser moments under `optim.…`). Files are written atomically.
 //! A SHA-256 of every tensor's name, type, shape and bytes is stored too, so a damaged or edited
 //! file is refused. Loading checks the kind, the configuration and every tensor's presence and
@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use candle::safetensors::Load;
 use candle::{Device, Tensor};
 
-use crate::config::{ModelConfig, ModelKind};
+use crate::config::ModelConfig;
+use crate::detector::Detector;
 use crate::error::{ModelError, Result};
-use crate::model::GanModel;
+use crate::registry::DetectorKind;
 
 /// Value of the `format` metadata entry.
 pub const FORMAT: &str = "xray-gan-checkpoint-1";
@@ -23,9 +24,13 @@ pub const FORMAT: &str = "xray-gan-checkpoint-1";
 #[derive(Debug)]
 pub struct Checkpoint {
     pub path: PathBuf,
-    pub kind: ModelKind,
+    pub kind: DetectorKind,
     pub config: ModelConfig,
-    /// Every metadata entry, including `format`, `model_kind` and `model_config`.
+    /// The detector's settings (null in a checkpoint written before detectors had settings: the
+    /// defaults).
+    pub settings: serde_json::Value,
+    /// Every metadata entry, including `format`, `model_kind`, `model_config` and
+    /// `detector_settings`.
     pub metadata: HashMap<String, String>,
     pub tensors: HashMap<String, Tensor>,
 }
@@ -40,7 +45,7 @@ fn checkpoint_error(path: &Path, message: impl Into<String>) -> ModelError {
 /// Writes `model` (and `extra` tensors and metadata) to `path` atomically.
 pub fn save_checkpoint(
     path: &Path,
-    model: &GanModel,
+    model: &dyn Detector,
     extra_tensors: &[(String, Tensor)],
     extra_metadata: &[(String, String)],
 ) -> Result<()> {
@@ -58,6 +63,11 @@ pub fn save_checkpoint(
         content_digest(tensors.iter().map(|(n, t)| (n.as_str(), t)))?,
     );
     metadata.insert("model_kind".into(), model.kind().name().into());
+    metadata.insert(
+        "detector_settings".into(),
+        serde_json::to_string(&model.settings())
+            .map_err(|e| checkpoint_error(path, e.to_string()))?,
+    );
     metadata.insert(
         "model_config".into(),
         serde_json::to_string(model.config()).map_err(|e| checkpoint_error(path, e.to_string()))?,
@@ -84,10 +94,17 @@ pub fn read_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint> {
             format!("not an xray-gan checkpoint (no `format: {FORMAT}` metadata)"),
         ));
     }
-    let kind: ModelKind = metadata
+    let kind: DetectorKind = metadata
         .get("model_kind")
         .ok_or_else(|| checkpoint_error(path, "metadata has no model_kind"))?
-        .parse()?;
+        .parse()
+        .map_err(|e: ModelError| checkpoint_error(path, e.to_string()))?;
+    let settings: serde_json::Value = match metadata.get("detector_settings") {
+        None => serde_json::Value::Null,
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            checkpoint_error(path, format!("detector_settings is not valid JSON: {e}"))
+        })?,
+    };
     let config: ModelConfig = serde_json::from_str(
         metadata
             .get("model_config")
@@ -112,6 +129,7 @@ pub fn read_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint> {
         path: path.to_path_buf(),
         kind,
         config,
+        settings,
         metadata,
         tensors,
     })
@@ -136,14 +154,19 @@ fn content_digest<'a>(tensors: impl Iterator<Item = (&'a str, &'a Tensor)>) -> R
         .collect())
 }
 
-impl GanModel {
-    /// Builds the model a checkpoint describes and loads its weights.
-    pub fn from_checkpoint(checkpoint: &Checkpoint, device: &Device) -> Result<GanModel> {
-        let model = GanModel::new(checkpoint.kind, &checkpoint.config, device, 0)?;
-        model.load_checkpoint(checkpoint)?;
-        Ok(model)
+impl Checkpoint {
+    /// Builds the detector this checkpoint describes and loads its weights.
+    pub fn detector(&self, device: &Device) -> Result<Box<dyn Detector>> {
+        let detector = self
+            .kind
+            .build(&self.config, &self.settings, device, 0)
+            .map_err(|e| checkpoint_error(&self.path, e.to_string()))?;
+        detector.load_checkpoint(self)?;
+        Ok(detector)
     }
+}
 
+impl dyn Detector {
     /// Copies a checkpoint's variables into this model after checking kind, configuration and every
     /// shape; nothing is changed when anything does not match.
     pub fn load_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {

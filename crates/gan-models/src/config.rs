@@ -1,64 +1,9 @@
-//! Model configuration: one serde struct for every network, with the seed experiment's settings as
-//! its `Default`, and the model kinds.
+//! The shapes of the networks: one serde struct that every detector's networks are built from,
+//! with the seed experiment's settings as its `Default`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
-
-/// Which detector a run trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[serde(rename_all = "kebab-case")]
-pub enum ModelKind {
-    /// Encoder (mean, sd) + generator + image discriminator + code discriminator.
-    AlphaGan,
-    /// Encoder + generator + joint (image, code) discriminator.
-    Bigan,
-    /// Encoder → generator → second encoder, with an image discriminator.
-    Ganomaly,
-    /// WGAN-GP generator and critic, then an encoder trained against them frozen.
-    FAnogan,
-}
-
-impl ModelKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::AlphaGan => "alpha-gan",
-            ModelKind::Bigan => "bigan",
-            ModelKind::Ganomaly => "ganomaly",
-            ModelKind::FAnogan => "f-anogan",
-        }
-    }
-
-    pub const ALL: [ModelKind; 4] = [
-        ModelKind::AlphaGan,
-        ModelKind::Bigan,
-        ModelKind::Ganomaly,
-        ModelKind::FAnogan,
-    ];
-}
-
-impl std::fmt::Display for ModelKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for ModelKind {
-    type Err = ModelError;
-    fn from_str(s: &str) -> Result<Self> {
-        ModelKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
-                ModelError::Config(format!(
-                    "unknown model kind {s:?}; expected one of {}",
-                    names.join(", ")
-                ))
-            })
-    }
-}
 
 /// Shapes and options of the networks (SPEC §2).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

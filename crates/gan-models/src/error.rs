@@ -6,6 +6,8 @@ use std::path::PathBuf;
 pub enum ModelError {
     #[error("invalid model configuration: {0}")]
     Config(String),
+    #[error("invalid detector setting: {0}")]
+    Settings(String),
     #[error("{0}")]
     Device(String),
     #[error("{path}: {message}")]

@@ -1,46 +1,49 @@
-//! # gan-models: the networks of xray-gan on candle
+//! # gan-models: xray-gan's detectors on candle
 //!
-//! - [`ModelConfig`] (serde, `Default` = the seed experiment at 64×64) and [`ModelKind`].
-//! - Blocks ([`blocks`]): spectrally normalised convolutions, self-attention.
-//! - Networks ([`networks`]): [`Encoder`], [`Generator`], [`Discriminator`],
-//!   [`JointDiscriminator`], [`CodeDiscriminator`] around a shared conv trunk.
-//! - Bundles [`AlphaGan`], [`BiGan`], [`Ganomaly`] and [`FAnogan`], one [`Player`] (VarMap) per
-//!   network, behind [`GanModel`].
-//! - Scoring ([`Statistic`], [`ScoreBatch`]): each model's statistics and the residual map.
-//! - Checkpoints ([`save_checkpoint`], [`read_checkpoint`]): safetensors with the config in metadata.
+//! - [`Detector`]: what the training loop, scoring and the CLI know of a detector; each detector
+//!   is one folder under [`detectors`] (networks, settings, statistics, training step and losses)
+//!   and one line in [`REGISTRY`]. [`DetectorKind`] is a registered name.
+//! - [`ModelConfig`] (serde, `Default` = the seed experiment at 64×64): the network shapes.
+//! - Blocks ([`blocks`]): spectrally normalised convolutions, self-attention, BatchNorm + ReLU;
+//!   on the CPU they run the hand-written f32 kernels of [`kernels`].
+//! - Networks detectors share ([`networks`]): [`Encoder`], [`Generator`], [`Discriminator`]
+//!   around a conv trunk, one [`Player`] (VarMap) per network.
+//! - Statistics ([`Statistic`], [`ScoreBatch`]): an open set of per-image anomaly statistics and
+//!   the reconstruction statistics detectors share ([`statistics`]).
+//! - Training pieces: [`Adam`] with saveable moments, [`training`] (term-by-term backward,
+//!   instance noise), [`loss`] on logits, numerically stable.
+//! - Checkpoints ([`save_checkpoint`], [`read_checkpoint`]): safetensors with the detector, its
+//!   config and settings in metadata.
 //! - [`flops`]: counting the FLOPs of forward passes for throughput reports.
-//! - With the default `jemalloc` feature, jemalloc is the global allocator of every program that
-//!   links this crate, configured to keep freed pages (a tensor allocation then costs no page
-//!   faults).
-//! - Losses ([`loss`]) on logits, numerically stable; [`select_device`] for `auto|cpu|cuda[:N]`.
+//! - [`select_device`] for `auto|cpu|cuda[:N]`.
 
-#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
-mod allocator;
-pub mod alpha_gan;
-pub mod bigan;
 pub mod blocks;
 mod checkpoint;
 mod config;
+mod detector;
+pub mod detectors;
 mod device;
 mod error;
-pub mod f_anogan;
 pub mod flops;
-pub mod ganomaly;
+pub mod kernels;
 pub mod loss;
-mod model;
 pub mod networks;
+mod optim;
 mod player;
-mod score;
+mod registry;
+pub mod statistics;
+pub mod training;
 
-pub use alpha_gan::AlphaGan;
-pub use bigan::BiGan;
 pub use checkpoint::{Checkpoint, FORMAT, read_checkpoint, save_checkpoint};
-pub use config::{ModelConfig, ModelKind};
+pub use config::ModelConfig;
+pub use detector::{
+    DRAW_EPSILON, DRAW_NOISE, DRAW_Z, Detector, FUSED, Passes, Settings, StepContext, StepLosses,
+    normal_tensor, passes,
+};
 pub use device::{device_name, select_device};
 pub use error::{ModelError, Result};
-pub use f_anogan::FAnogan;
-pub use ganomaly::{Ganomaly, GanomalyPass};
-pub use model::GanModel;
-pub use networks::{CodeDiscriminator, Discriminator, Encoder, Generator, JointDiscriminator};
+pub use networks::{Discriminator, Encoder, Generator};
+pub use optim::{Adam, OptimiserConfig};
 pub use player::{Player, is_trainable};
-pub use score::{ScoreBatch, Statistic};
+pub use registry::{DetectorKind, REGISTRY, Register, Registration, registration};
+pub use statistics::{ScoreBatch, Statistic};

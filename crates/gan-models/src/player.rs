@@ -45,6 +45,11 @@ impl Player {
         }
     }
 
+    /// The device its variables live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// The builder that names this player's variables `<name>.…`.
     pub fn var_builder(&self) -> VarBuilder<'static> {
         VarBuilder::from_varmap(&self.vars, DType::F32, &self.device).pp(self.name)
@@ -73,6 +78,11 @@ impl Player {
             .iter()
             .map(|(_, v)| v.elem_count())
             .sum()
+    }
+
+    /// Seeds every player of a detector, in order ([`Player::seed_init`]).
+    pub fn seed_all(players: &[Player], seed: u64) -> Result<()> {
+        players.iter().try_for_each(|p| p.seed_init(seed))
     }
 
     /// Redraws the randomly initialised variables from `seed`.

@@ -2,7 +2,35 @@
 //! that does not fit is refused with a precise message.
 
 use candle::{DType, Device, Tensor};
-use gan_models::{GanModel, ModelConfig, ModelKind, Statistic, read_checkpoint, save_checkpoint};
+use gan_models::detectors::{f_anogan, ganomaly};
+use gan_models::{
+    Adam, Detector, DetectorKind, ModelConfig, OptimiserConfig, Statistic, StepContext,
+    read_checkpoint, save_checkpoint,
+};
+
+fn build(kind: DetectorKind, seed: u64) -> Box<dyn Detector> {
+    kind.build(&tiny(), &serde_json::Value::Null, &Device::Cpu, seed)
+        .unwrap()
+}
+
+/// One training step with fresh optimisers: moves weights, BatchNorm statistics and
+/// spectral-norm vectors away from their initial values.
+fn train_once(model: &dyn Detector, x: &Tensor) {
+    let mut optimisers: Vec<Adam> = model
+        .players()
+        .iter()
+        .map(|p| Adam::new(p.trainable_vars(), OptimiserConfig::default()).unwrap())
+        .collect();
+    let context = StepContext {
+        epoch: 0,
+        step: 4,
+        epochs: 2,
+        seed: 1,
+        noise_sd: 0.0,
+        device: Device::Cpu,
+    };
+    model.train_step(&mut optimisers, x, &context).unwrap();
+}
 
 fn tiny() -> ModelConfig {
     ModelConfig {
@@ -22,8 +50,8 @@ fn batch() -> Tensor {
 
 #[test]
 fn scoring_twice_gives_identical_numbers_and_valid_ranges() {
-    for kind in ModelKind::ALL {
-        let model = GanModel::new(kind, &tiny(), &Device::Cpu, 11).unwrap();
+    for kind in DetectorKind::all() {
+        let model = build(kind, 11);
         let x = batch();
         let a = model.score(&x).unwrap();
         let b = model.score(&x).unwrap();
@@ -37,34 +65,50 @@ fn scoring_twice_gives_identical_numbers_and_valid_ranges() {
                 "{kind} {s:?}: {column:?}"
             );
         }
-        assert!(a.get(Statistic::Disc).iter().all(|v| *v <= 1.0));
-        // every model has the reconstruction statistics; the paper's own score comes first
-        for s in [
-            Statistic::L1,
-            Statistic::L2,
-            Statistic::L1Top1,
-            Statistic::Dssim,
-        ] {
-            assert_eq!(a.get(s).len(), 4, "{kind} {s:?}");
+        assert!(a.get(Statistic::DISC).iter().all(|v| *v <= 1.0));
+        // the four GANs have the reconstruction statistics; the paper's own score comes first
+        if matches!(kind.name(), "alpha-gan" | "bigan" | "ganomaly" | "f-anogan") {
+            for s in [
+                Statistic::L1,
+                Statistic::L2,
+                Statistic::L1_TOP1,
+                Statistic::DSSIM,
+            ] {
+                assert_eq!(a.get(s).len(), 4, "{kind} {s:?}");
+            }
         }
-        match kind {
-            ModelKind::Ganomaly => assert_eq!(a.statistics[0], Statistic::Latent),
-            ModelKind::FAnogan => {
-                assert_eq!(a.statistics[0], Statistic::Izif);
+        // the primary statistic is the paper's score, computed, or the fused one
+        let primary = model.primary_statistic();
+        assert!(
+            primary == gan_models::FUSED || a.get(Statistic::new(primary)).len() == 4,
+            "{kind}: primary {primary}"
+        );
+        match kind.name() {
+            "ganomaly" => {
+                assert_eq!(a.statistics[0], ganomaly::LATENT);
+                assert_eq!(primary, "latent");
+            }
+            "f-anogan" => {
+                assert_eq!(a.statistics[0], f_anogan::IZIF);
+                assert_eq!(primary, "izif");
                 assert!(
-                    a.get(Statistic::Disc).is_empty(),
+                    a.get(Statistic::DISC).is_empty(),
                     "a critic is no classifier"
                 );
                 for ((izif, l2), fm) in a
-                    .get(Statistic::Izif)
+                    .get(f_anogan::IZIF)
                     .iter()
                     .zip(a.get(Statistic::L2))
-                    .zip(a.get(Statistic::FmD4))
+                    .zip(a.get(Statistic::FM_D4))
                 {
                     assert!((izif - (l2 + fm)).abs() < 1e-5, "izif = l2 + fm_d4");
                 }
             }
-            _ => assert_eq!(a.statistics[0], Statistic::L1),
+            "alpha-gan" | "bigan" => {
+                assert_eq!(a.statistics[0], Statistic::L1);
+                assert_eq!(primary, gan_models::FUSED);
+            }
+            _ => {}
         }
         // l1 and l2 are the mean and mean square of the residual map
         let residual: Vec<f32> = a
@@ -91,7 +135,7 @@ fn scoring_twice_gives_identical_numbers_and_valid_ranges() {
         assert_eq!(l2.as_slice(), a.get(Statistic::L2));
         assert_eq!(a.residual.dims(), &[4, 1, 32, 32]);
         // the top 1 % of the smoothed residual is at least its mean, and here well above it
-        for (top, l1) in a.get(Statistic::L1Top1).iter().zip(a.get(Statistic::L1)) {
+        for (top, l1) in a.get(Statistic::L1_TOP1).iter().zip(a.get(Statistic::L1)) {
             assert!(top >= l1, "{kind}: l1_top1 {top} below l1 {l1}");
         }
         // scoring (eval mode) leaves BatchNorm statistics and spectral-norm state untouched
@@ -115,30 +159,36 @@ fn scoring_twice_gives_identical_numbers_and_valid_ranges() {
 #[test]
 fn save_then_load_reproduces_scores_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    for kind in ModelKind::ALL {
-        let model = GanModel::new(kind, &tiny(), &Device::Cpu, 21).unwrap();
-        // move BatchNorm statistics and spectral-norm vectors away from their initial values
+    for kind in DetectorKind::all() {
+        let model = build(kind, 21);
         let x = batch();
-        model.reconstruct(&x, true).unwrap();
+        train_once(model.as_ref(), &x);
         let path = dir.path().join(format!("{kind}.safetensors"));
         let extra = vec![(
             "optim.step".to_string(),
             Tensor::new(&[7.0f32], &Device::Cpu).unwrap(),
         )];
-        save_checkpoint(&path, &model, &extra, &[("note".into(), "hello".into())]).unwrap();
+        save_checkpoint(
+            &path,
+            model.as_ref(),
+            &extra,
+            &[("note".into(), "hello".into())],
+        )
+        .unwrap();
         let checkpoint = read_checkpoint(&path, &Device::Cpu).unwrap();
         assert_eq!(checkpoint.kind, kind);
         assert_eq!(checkpoint.config, tiny());
         assert_eq!(checkpoint.metadata["note"], "hello");
         assert!(checkpoint.tensors.contains_key("optim.step"));
-        let loaded = GanModel::from_checkpoint(&checkpoint, &Device::Cpu).unwrap();
+        assert_eq!(checkpoint.settings, model.settings());
+        let loaded = checkpoint.detector(&Device::Cpu).unwrap();
         assert_eq!(
             model.score(&x).unwrap().values,
             loaded.score(&x).unwrap().values,
             "{kind}"
         );
         // a differently seeded model scores differently until it loads the checkpoint
-        let other = GanModel::new(kind, &tiny(), &Device::Cpu, 99).unwrap();
+        let other = build(kind, 99);
         assert_ne!(
             model.score(&x).unwrap().values,
             other.score(&x).unwrap().values
@@ -154,12 +204,12 @@ fn save_then_load_reproduces_scores_exactly() {
 #[test]
 fn checkpoints_that_do_not_fit_are_refused_precisely() {
     let dir = tempfile::tempdir().unwrap();
-    let alpha = GanModel::new(ModelKind::AlphaGan, &tiny(), &Device::Cpu, 1).unwrap();
+    let alpha = build("alpha-gan".parse().unwrap(), 1);
     let path = dir.path().join("alpha.safetensors");
-    save_checkpoint(&path, &alpha, &[], &[]).unwrap();
+    save_checkpoint(&path, alpha.as_ref(), &[], &[]).unwrap();
     let checkpoint = read_checkpoint(&path, &Device::Cpu).unwrap();
 
-    let bigan = GanModel::new(ModelKind::Bigan, &tiny(), &Device::Cpu, 1).unwrap();
+    let bigan = build("bigan".parse().unwrap(), 1);
     let err = bigan.load_checkpoint(&checkpoint).unwrap_err().to_string();
     assert!(
         err.contains("alpha.safetensors")
@@ -167,16 +217,18 @@ fn checkpoints_that_do_not_fit_are_refused_precisely() {
         "{err}"
     );
 
-    let bigger = GanModel::new(
-        ModelKind::AlphaGan,
-        &ModelConfig {
-            image_size: 64,
-            ..tiny()
-        },
-        &Device::Cpu,
-        1,
-    )
-    .unwrap();
+    let bigger = alpha
+        .kind()
+        .build(
+            &ModelConfig {
+                image_size: 64,
+                ..tiny()
+            },
+            &serde_json::Value::Null,
+            &Device::Cpu,
+            1,
+        )
+        .unwrap();
     let err = bigger.load_checkpoint(&checkpoint).unwrap_err().to_string();
     assert!(
         err.contains("configuration differs") && err.contains("\"image_size\":32"),
@@ -220,4 +272,22 @@ fn checkpoints_that_do_not_fit_are_refused_precisely() {
     let text = dir.path().join("notes.safetensors");
     std::fs::write(&text, "hello").unwrap();
     assert!(read_checkpoint(&text, &Device::Cpu).is_err());
+}
+
+#[test]
+fn a_detector_s_settings_travel_with_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let kind: DetectorKind = "ganomaly".parse().unwrap();
+    let settings = kind
+        .with_assignments(&kind.default_settings(), &["contextual_weight=7".into()])
+        .unwrap();
+    let model = kind.build(&tiny(), &settings, &Device::Cpu, 3).unwrap();
+    let path = dir.path().join("g.safetensors");
+    save_checkpoint(&path, model.as_ref(), &[], &[]).unwrap();
+    let checkpoint = read_checkpoint(&path, &Device::Cpu).unwrap();
+    assert_eq!(checkpoint.settings["contextual_weight"], 7.0);
+    assert_eq!(
+        checkpoint.detector(&Device::Cpu).unwrap().settings(),
+        settings
+    );
 }

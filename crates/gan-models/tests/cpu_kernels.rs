@@ -6,10 +6,9 @@
 
 use candle::{Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use gan_models::blocks::{
-    BatchNormRelu, Conv, ConvSpec, attention_kernel, bias_leaky_relu, gemm_conv,
-};
+use gan_models::blocks::{BatchNormRelu, Conv, ConvSpec};
 use gan_models::flops;
+use gan_models::kernels::{attention as attention_kernel, bias_leaky_relu, gemm_conv};
 
 fn random(shape: &[usize], seed: u64) -> Tensor {
     // A small LCG keeps the values reproducible without candle's unseedable CPU RNG.

@@ -5,8 +5,22 @@
 use candle::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use gan_models::blocks::{Conv, ConvSpec, SelfAttention};
+use gan_models::detectors::alpha_gan::AlphaGan;
+use gan_models::detectors::bigan::BiGan;
 use gan_models::loss::{bce_with_logits_to, l1};
-use gan_models::{GanModel, ModelConfig, ModelKind};
+use gan_models::{Detector, DetectorKind, ModelConfig, Register};
+
+fn kind(name: &str) -> DetectorKind {
+    name.parse().unwrap()
+}
+
+fn build(
+    kind: DetectorKind,
+    config: &ModelConfig,
+    seed: u64,
+) -> gan_models::Result<Box<dyn Detector>> {
+    kind.build(config, &serde_json::Value::Null, &Device::Cpu, seed)
+}
 
 fn tiny(size: usize) -> ModelConfig {
     ModelConfig {
@@ -17,8 +31,8 @@ fn tiny(size: usize) -> ModelConfig {
     }
 }
 
-fn counts(kind: ModelKind, config: &ModelConfig) -> Vec<(&'static str, usize)> {
-    let model = GanModel::new(kind, config, &Device::Cpu, 0).unwrap();
+fn counts(kind: DetectorKind, config: &ModelConfig) -> Vec<(&'static str, usize)> {
+    let model = build(kind, config, 0).unwrap();
     model
         .players()
         .iter()
@@ -33,7 +47,7 @@ fn parameter_counts_equal_the_pytorch_reference() {
     // u/v vectors are buffers, not parameters (SPEC §2).
     let seed = ModelConfig::seed_64();
     assert_eq!(
-        counts(ModelKind::AlphaGan, &seed),
+        counts(kind("alpha-gan"), &seed),
         vec![
             ("encoder", 5_262_466),
             ("generator", 3_830_835),
@@ -42,7 +56,7 @@ fn parameter_counts_equal_the_pytorch_reference() {
         ]
     );
     assert_eq!(
-        counts(ModelKind::Bigan, &seed),
+        counts(kind("bigan"), &seed),
         vec![
             ("encoder", 4_213_762),
             ("generator", 3_830_835),
@@ -51,7 +65,7 @@ fn parameter_counts_equal_the_pytorch_reference() {
     );
     let narrow = ModelConfig { width: 16, ..seed };
     assert_eq!(
-        counts(ModelKind::AlphaGan, &narrow),
+        counts(kind("alpha-gan"), &narrow),
         vec![
             ("encoder", 722_914),
             ("generator", 436_815),
@@ -65,11 +79,7 @@ fn parameter_counts_equal_the_pytorch_reference() {
 fn shapes_for_64_128_and_256_pixels() {
     for size in [32, 64, 128, 256] {
         let config = tiny(size);
-        let GanModel::AlphaGan(m) =
-            GanModel::new(ModelKind::AlphaGan, &config, &Device::Cpu, 1).unwrap()
-        else {
-            unreachable!()
-        };
+        let m = AlphaGan::build(&config, Default::default(), &Device::Cpu, 1).unwrap();
         let x = Tensor::zeros((2, 1, size, size), DType::F32, &Device::Cpu).unwrap();
         let code = m.encoder.forward_t(&x, false).unwrap();
         assert_eq!(code.mean.dims(), &[2, 16]);
@@ -85,10 +95,7 @@ fn shapes_for_64_128_and_256_pixels() {
             &[2]
         );
     }
-    let GanModel::BiGan(b) = GanModel::new(ModelKind::Bigan, &tiny(64), &Device::Cpu, 1).unwrap()
-    else {
-        unreachable!()
-    };
+    let b = BiGan::build(&tiny(64), Default::default(), &Device::Cpu, 1).unwrap();
     let x = Tensor::zeros((3, 1, 64, 64), DType::F32, &Device::Cpu).unwrap();
     let z = Tensor::zeros((3, 16), DType::F32, &Device::Cpu).unwrap();
     assert_eq!(
@@ -99,12 +106,12 @@ fn shapes_for_64_128_and_256_pixels() {
             .dims(),
         &[3]
     );
-    assert!(GanModel::new(ModelKind::Bigan, &tiny(48), &Device::Cpu, 1).is_err());
+    assert!(build(kind("bigan"), &tiny(48), 1).is_err());
 }
 
 /// Sets every self-attention γ to 0.5: at γ = 0 (the initial value) no gradient reaches the
 /// query/key/value convolutions, by construction.
-fn open_attention(model: &GanModel) {
+fn open_attention(model: &dyn Detector) {
     for p in model.players() {
         for (name, var) in p.named_vars() {
             if name.ends_with("gamma") {
@@ -115,7 +122,7 @@ fn open_attention(model: &GanModel) {
     }
 }
 
-fn assert_every_parameter_has_gradient(model: &GanModel, grads: &candle::backprop::GradStore) {
+fn assert_every_parameter_has_gradient(model: &dyn Detector, grads: &candle::backprop::GradStore) {
     let mut checked = 0;
     for p in model.players() {
         for (name, var) in p.trainable_vars() {
@@ -165,11 +172,9 @@ fn batch(b: usize, size: usize, seed: u32) -> Tensor {
 
 #[test]
 fn gradients_reach_every_parameter_of_every_alpha_gan_player() {
-    let model = GanModel::new(ModelKind::AlphaGan, &tiny(32), &Device::Cpu, 2).unwrap();
-    open_attention(&model);
-    let GanModel::AlphaGan(m) = &model else {
-        unreachable!()
-    };
+    let m = AlphaGan::build(&tiny(32), Default::default(), &Device::Cpu, 2).unwrap();
+    let model: &dyn Detector = &m;
+    open_attention(model);
     let x = batch(4, 32, 1);
     let code = m.encoder.forward_t(&x, true).unwrap();
     let eps = Tensor::ones((4, 16), DType::F32, &Device::Cpu).unwrap();
@@ -186,16 +191,14 @@ fn gradients_reach_every_parameter_of_every_alpha_gan_player() {
         + bce_with_logits_to(&m.code_discriminator.forward(&z_hat).unwrap(), 0.0).unwrap()
         + bce_with_logits_to(&m.code_discriminator.forward(&z).unwrap(), 1.0).unwrap())
     .unwrap();
-    assert_every_parameter_has_gradient(&model, &loss.backward().unwrap());
+    assert_every_parameter_has_gradient(model, &loss.backward().unwrap());
 }
 
 #[test]
 fn gradients_reach_every_parameter_of_every_bigan_player() {
-    let model = GanModel::new(ModelKind::Bigan, &tiny(32), &Device::Cpu, 3).unwrap();
-    open_attention(&model);
-    let GanModel::BiGan(m) = &model else {
-        unreachable!()
-    };
+    let m = BiGan::build(&tiny(32), Default::default(), &Device::Cpu, 3).unwrap();
+    let model: &dyn Detector = &m;
+    open_attention(model);
     let x = batch(4, 32, 2);
     let z = batch(4, 4, 9).reshape((4, 16)).unwrap();
     let code = m.encoder.forward_t(&x, true).unwrap();
@@ -214,7 +217,7 @@ fn gradients_reach_every_parameter_of_every_bigan_player() {
         )
         .unwrap())
     .unwrap();
-    assert_every_parameter_has_gradient(&model, &loss.backward().unwrap());
+    assert_every_parameter_has_gradient(model, &loss.backward().unwrap());
 }
 
 /// Largest singular value by power iteration in f64, independent of the layer's own estimate.
@@ -318,18 +321,18 @@ fn self_attention_with_zero_gamma_is_the_identity() {
 
 #[test]
 fn the_same_seed_gives_the_same_weights() {
-    let a = GanModel::new(ModelKind::AlphaGan, &tiny(32), &Device::Cpu, 5).unwrap();
-    let b = GanModel::new(ModelKind::AlphaGan, &tiny(32), &Device::Cpu, 5).unwrap();
-    let c = GanModel::new(ModelKind::AlphaGan, &tiny(32), &Device::Cpu, 6).unwrap();
-    let weights = |m: &GanModel| -> Vec<f32> {
+    let a = build(kind("alpha-gan"), &tiny(32), 5).unwrap();
+    let b = build(kind("alpha-gan"), &tiny(32), 5).unwrap();
+    let c = build(kind("alpha-gan"), &tiny(32), 6).unwrap();
+    let weights = |m: &dyn Detector| -> Vec<f32> {
         m.players()
             .iter()
             .flat_map(|p| p.named_vars())
             .flat_map(|(_, v)| v.flatten_all().unwrap().to_vec1::<f32>().unwrap())
             .collect()
     };
-    assert_eq!(weights(&a), weights(&b));
-    assert_ne!(weights(&a), weights(&c));
+    assert_eq!(weights(a.as_ref()), weights(b.as_ref()));
+    assert_ne!(weights(a.as_ref()), weights(c.as_ref()));
 }
 
 #[test]
@@ -337,7 +340,7 @@ fn fused_softmax_matches_the_composite_one_and_its_gradient() {
     let x = batch(3, 8, 5).reshape((3, 8, 8)).unwrap();
     let var = Var::from_tensor(&(x * 4.0).unwrap()).unwrap();
     let weights = batch(3, 8, 9).reshape((3, 8, 8)).unwrap();
-    let fused = gan_models::blocks::softmax_last_dim(var.as_tensor()).unwrap();
+    let fused = gan_models::kernels::softmax_last_dim(var.as_tensor()).unwrap();
     let composite = candle_nn::ops::softmax(var.as_tensor(), candle::D::Minus1).unwrap();
     assert!(max_abs_diff(&fused, &composite) < 1e-6);
     let g1 = fused
@@ -382,7 +385,7 @@ fn a_frozen_network_passes_the_same_gradient_through_and_computes_none_for_its_w
     // A training-mode pass moves spectral norm's estimate and BatchNorm's running statistics,
     // so each way runs on its own copy of the same model.
     let model = || {
-        let model = GanModel::new(ModelKind::AlphaGan, &tiny(32), &Device::Cpu, 3).unwrap();
+        let model = AlphaGan::build(&tiny(32), Default::default(), &Device::Cpu, 3).unwrap();
         open_attention(&model);
         model
     };
@@ -390,9 +393,7 @@ fn a_frozen_network_passes_the_same_gradient_through_and_computes_none_for_its_w
     let z = Var::from_tensor(&batch(4, 4, 5).reshape((4, 16)).unwrap()).unwrap();
     let x = Var::from_tensor(&batch(4, 32, 6)).unwrap();
     let through = |frozen: bool| {
-        let GanModel::AlphaGan(m) = &models[frozen as usize] else {
-            unreachable!()
-        };
+        let m = &models[frozen as usize];
         let run = |f: &dyn Fn() -> candle::Result<Tensor>| match frozen {
             true => gan_models::blocks::frozen(f),
             false => f(),

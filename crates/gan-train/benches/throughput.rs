@@ -1,21 +1,25 @@
 //! Training and scoring images/s, achieved GFLOP/s beside measured matmul GFLOP/s, peak resident
-//! memory and data-loader speed, for Alpha-GAN and BiGAN at the seed and demo configurations.
+//! memory and data-loader speed, for Alpha-GAN and BiGAN (by default; `--models all` for every
+//! detector) at the seed and demo configurations (and `seed-128`, the seed networks at 128×128).
 //! Prints a table and JSON (also written to `--json FILE`), so runs can be compared.
 //!
-//! `cargo bench -p gan-train --bench throughput -- [--configs seed,demo] [--models alpha-gan,bigan]
-//!  [--steps N] [--device cpu|cuda] [--no-loader] [--json FILE]`
+//! `cargo bench -p gan-train --bench throughput -- [--configs seed,seed-128,demo]
+//!  [--models all|alpha-gan,bigan] [--steps N] [--device cpu|cuda] [--no-loader] [--json FILE]`
 //! Threads: `RAYON_NUM_THREADS` (candle's CPU kernels), default every core.
 
 use std::error::Error;
 
-use gan_models::{ModelKind, select_device};
+use gan_models::{DetectorKind, select_device};
 use gan_train::throughput::{
     BenchConfig, ModelThroughput, ThroughputReport, matmul_gflops, measure_loader, measure_model,
 };
 
+#[global_allocator]
+static ALLOCATOR: gan_alloc::KeepPages = gan_alloc::KeepPages;
+
 struct Args {
     configs: Vec<String>,
-    models: Vec<ModelKind>,
+    models: Vec<DetectorKind>,
     steps: Option<usize>,
     device: String,
     loader: bool,
@@ -28,7 +32,7 @@ struct Args {
 fn parse_args() -> Result<Args, Box<dyn Error>> {
     let mut args = Args {
         configs: vec!["seed".into(), "demo".into()],
-        models: vec![ModelKind::AlphaGan, ModelKind::Bigan],
+        models: vec!["alpha-gan".parse()?, "bigan".parse()?],
         steps: None,
         device: "cpu".into(),
         loader: true,
@@ -41,10 +45,12 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
         match a.as_str() {
             "--configs" => args.configs = value()?.split(',').map(str::to_string).collect(),
             "--models" => {
-                args.models = value()?
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?
+                let names = value()?;
+                args.models = if names == "all" {
+                    DetectorKind::all().collect()
+                } else {
+                    names.split(',').map(str::parse).collect::<Result<_, _>>()?
+                }
             }
             "--steps" => args.steps = Some(value()?.parse()?),
             "--device" => args.device = value()?,
@@ -61,7 +67,7 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
 /// Runs one cell in a child process of this benchmark and reads its JSON line.
 fn measure_in_child(
     config: &str,
-    kind: ModelKind,
+    kind: DetectorKind,
     steps: usize,
     device: &str,
 ) -> Result<ModelThroughput, Box<dyn Error>> {
@@ -118,18 +124,21 @@ fn main() -> Result<(), Box<dyn Error>> {
         report.threads, report.matmul_gflops
     );
     eprintln!(
-        "{:<10} {:<6} {:>7} {:>9} {:>9} {:>9} {:>8} {:>7} {:>9}",
+        "{:<10} {:<8} {:>7} {:>9} {:>9} {:>9} {:>8} {:>7} {:>9}",
         "model", "config", "batch", "s/step", "train/s", "score/s", "GFLOP/s", "% peak", "peak MiB"
     );
     for name in &args.configs {
         if BenchConfig::named(name).is_none() {
-            return Err(format!("unknown config {name:?}: seed or demo").into());
+            let known = BenchConfig::NAMES.join(", ");
+            return Err(format!("unknown config {name:?}: one of {known}").into());
         }
-        let steps = args.steps.unwrap_or(if name == "seed" { 3 } else { 10 });
+        let steps = args
+            .steps
+            .unwrap_or(if name.starts_with("seed") { 3 } else { 10 });
         for &kind in &args.models {
             let m = measure_in_child(name, kind, steps, &args.device)?;
             eprintln!(
-                "{:<10} {:<6} {:>7} {:>9.3} {:>9.1} {:>9.1} {:>8.1} {:>6.0}% {:>9.0}",
+                "{:<10} {:<8} {:>7} {:>9.3} {:>9.1} {:>9.1} {:>8.1} {:>6.0}% {:>9.0}",
                 m.model,
                 m.config,
                 m.batch,

@@ -1,4 +1,4 @@
-//! Training images/s of each model at the seed configuration (64×64, width 64, batch 64) and at
+//! Training images/s of each detector at the seed configuration (64×64, width 64, batch 64) and at
 //! the CPU demo configuration (64×64, width 16, batch 16), one optimisation step per iteration, on
 //! the CPU; the peak resident memory (VmHWM) is printed at the end.
 //!
@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use candle::{Device, Tensor};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gan_models::{ModelConfig, ModelKind};
+use gan_models::{DetectorKind, ModelConfig};
 use gan_train::throughput::peak_rss_mib;
 use gan_train::{TrainConfig, Trainer};
+
+#[global_allocator]
+static ALLOCATOR: gan_alloc::KeepPages = gan_alloc::KeepPages;
 
 fn training(c: &mut Criterion) {
     let with_seed = std::env::var("XRAY_GAN_BENCH_SEED")
@@ -27,7 +30,7 @@ fn training(c: &mut Criterion) {
             .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(10));
         group.throughput(Throughput::Elements(batch as u64));
-        for kind in [ModelKind::AlphaGan, ModelKind::Bigan] {
+        for kind in DetectorKind::all() {
             let mut config = TrainConfig::new(kind, "unused".into());
             config.model = ModelConfig {
                 width,

@@ -4,16 +4,15 @@
 use std::time::Instant;
 
 use candle::{Device, Tensor};
-use gan_models::{ModelConfig, ModelKind};
+use gan_models::{DetectorKind, ModelConfig};
 use gan_train::{TrainConfig, Trainer};
+
+#[global_allocator]
+static ALLOCATOR: gan_alloc::KeepPages = gan_alloc::KeepPages;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a: Vec<String> = std::env::args().skip(1).collect();
-    let kind: ModelKind = a
-        .first()
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(ModelKind::AlphaGan);
+    let kind: DetectorKind = a.first().map_or("alpha-gan", String::as_str).parse()?;
     let size: usize = a.get(1).map(|s| s.parse()).transpose()?.unwrap_or(64);
     let width: usize = a.get(2).map(|s| s.parse()).transpose()?.unwrap_or(16);
     let batch: usize = a.get(3).map(|s| s.parse()).transpose()?.unwrap_or(16);

@@ -1,9 +1,10 @@
 //! The training configuration, written to `RUN/config.json` before the first step.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use gan_data::{Augmentation, DatasetFormat, Fit};
-use gan_models::{ModelConfig, ModelKind};
+use gan_models::{DetectorKind, ModelConfig, OptimiserConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
@@ -27,45 +28,22 @@ pub struct DataConfig {
     pub augmentation: Augmentation,
 }
 
-/// Adam settings.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct OptimiserConfig {
-    pub learning_rate: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub epsilon: f64,
-}
-
-impl Default for OptimiserConfig {
-    /// The seed experiment: Adam, lr 1e-4, betas 0.5/0.999.
-    fn default() -> Self {
-        OptimiserConfig {
-            learning_rate: 1e-4,
-            beta1: 0.5,
-            beta2: 0.999,
-            epsilon: 1e-8,
-        }
-    }
-}
-
 /// Everything that defines a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    pub kind: ModelKind,
+    /// The detector, by its registered name.
+    pub kind: DetectorKind,
     pub model: ModelConfig,
+    /// The detector's own settings (its loss weights, phases, …), every key written out: see
+    /// `xray-gan detectors`. Missing keys take the detector's defaults.
+    #[serde(default)]
+    pub settings: serde_json::Value,
     pub data: DataConfig,
     pub optimiser: OptimiserConfig,
     pub batch_size: usize,
     /// Total epochs (a resumed run trains until this many are done).
     pub epochs: u64,
     pub seed: u64,
-    /// Weight of the L1 reconstruction terms: Alpha-GAN's λ, GANomaly's contextual weight.
-    pub reconstruction_weight: f64,
-    /// f-AnoGAN: how many epochs, the first ones, train the WGAN-GP; the epochs after them train
-    /// the encoder with G and the critic frozen. Unset: half of the epochs, fixed in
-    /// `config.json` when the run starts (so that resuming with more epochs keeps the phases).
-    #[serde(default)]
-    pub gan_epochs: Option<u64>,
     /// Standard deviation of Gaussian noise added to discriminator image inputs at epoch 0,
     /// decaying linearly to 0 at `instance_noise_epochs`; 0 disables it.
     pub instance_noise: f64,
@@ -76,7 +54,17 @@ pub struct TrainConfig {
     pub weight_average: f64,
     /// Version of the program that wrote this file.
     pub program_version: String,
+    /// Keys this version does not know, kept when reading: a `config.json` written before
+    /// detectors had their own settings has `reconstruction_weight` and `gan_epochs` here, which
+    /// [`TrainConfig::upgraded`] moves into `settings`. Never written.
+    #[serde(flatten, skip_serializing)]
+    pub unknown: BTreeMap<String, serde_json::Value>,
 }
+
+/// Top-level keys that `config.json` had before detectors had their own settings: a detector
+/// that kept one says where it went ([`gan_models::Register::LEGACY_KEYS`]); for the others it
+/// meant nothing.
+const FORMER_KEYS: [&str; 2] = ["reconstruction_weight", "gan_epochs"];
 
 /// EGBAD's decay.
 fn default_weight_average() -> f64 {
@@ -84,11 +72,13 @@ fn default_weight_average() -> f64 {
 }
 
 impl TrainConfig {
-    /// Seed-experiment defaults for `kind` on the data at `root`.
-    pub fn new(kind: ModelKind, root: PathBuf) -> Self {
+    /// Seed-experiment defaults for `kind` on the data at `root`, with the detector's own
+    /// settings and optimiser at its paper's values.
+    pub fn new(kind: DetectorKind, root: PathBuf) -> Self {
         TrainConfig {
             kind,
             model: ModelConfig::default(),
+            settings: kind.default_settings(),
             data: DataConfig {
                 root,
                 format: DatasetFormat::Auto,
@@ -100,33 +90,50 @@ impl TrainConfig {
                 cache_dir: None,
                 augmentation: Augmentation::default(),
             },
-            optimiser: match kind {
-                // WGAN-GP's: Adam lr 1e-4, betas 0 / 0.9
-                ModelKind::FAnogan => OptimiserConfig {
-                    beta1: 0.0,
-                    beta2: 0.9,
-                    ..OptimiserConfig::default()
-                },
-                // GANomaly's: lr 2e-4
-                ModelKind::Ganomaly => OptimiserConfig {
-                    learning_rate: 2e-4,
-                    ..OptimiserConfig::default()
-                },
-                _ => OptimiserConfig::default(),
-            },
+            optimiser: kind.default_optimiser(),
             batch_size: 64,
             epochs: 20,
             seed: 0,
-            reconstruction_weight: match kind {
-                ModelKind::Ganomaly => 50.0,
-                _ => 0.01,
-            },
-            gan_epochs: None,
             instance_noise: 0.0,
             instance_noise_epochs: 10,
             weight_average: default_weight_average(),
             program_version: env!("CARGO_PKG_VERSION").to_string(),
+            unknown: BTreeMap::new(),
         }
+    }
+
+    /// This configuration with the keys of an older `config.json` moved to the detector settings
+    /// they became ([`gan_models::Register::LEGACY_KEYS`]), where the settings do not already
+    /// hold them, so that resuming an old run trains as it did; other unknown keys are dropped
+    /// with a warning.
+    pub fn upgraded(mut self) -> TrainConfig {
+        let unknown = std::mem::take(&mut self.unknown);
+        if unknown.is_empty() {
+            return self;
+        }
+        let mut settings = match std::mem::take(&mut self.settings) {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        for (key, value) in unknown {
+            let became = self
+                .kind
+                .registration()
+                .legacy_keys
+                .iter()
+                .find(|(old, _)| *old == key);
+            match became {
+                Some((_, new)) if !value.is_null() && !settings.contains_key(*new) => {
+                    tracing::info!("config.json from an older version: {key} is now --set {new}");
+                    settings.insert(new.to_string(), value);
+                }
+                Some(_) => {}
+                None if FORMER_KEYS.contains(&key.as_str()) => {}
+                None => tracing::warn!("config.json: ignoring the unknown key {key:?}"),
+            }
+        }
+        self.settings = serde_json::Value::Object(settings);
+        self
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -158,30 +165,20 @@ impl TrainConfig {
                 self.weight_average
             ));
         }
-        if self.instance_noise < 0.0 || self.reconstruction_weight < 0.0 {
-            return bad("instance noise and reconstruction weight cannot be negative".into());
+        if !(self.instance_noise >= 0.0 && self.instance_noise.is_finite()) {
+            return bad("instance noise must be a finite number ≥ 0".into());
         }
+        self.kind.settings_for_run(&self.settings, self.epochs)?;
         Ok(())
     }
 
-    /// f-AnoGAN: epochs of the GAN phase.
-    pub fn gan_epochs(&self) -> u64 {
-        self.gan_epochs.unwrap_or(self.epochs / 2)
-    }
-
-    /// The configuration a run writes to `config.json`: f-AnoGAN's phase boundary fixed, so that
-    /// resuming with more epochs keeps it.
-    pub fn with_phases_fixed(&self) -> TrainConfig {
+    /// The configuration a run writes to `config.json`: the detector's settings complete, with
+    /// what depends on the run's length fixed (f-AnoGAN's phase boundary), so that resuming with
+    /// more epochs keeps it.
+    pub fn for_run(&self) -> Result<TrainConfig> {
         let mut fixed = self.clone();
-        if fixed.kind == ModelKind::FAnogan && fixed.gan_epochs.is_none() {
-            fixed.gan_epochs = Some(fixed.gan_epochs());
-        }
-        fixed
-    }
-
-    /// f-AnoGAN: whether `epoch` trains the encoder (else the GAN).
-    pub fn in_encoder_phase(&self, epoch: u64) -> bool {
-        epoch >= self.gan_epochs()
+        fixed.settings = self.kind.settings_for_run(&self.settings, self.epochs)?;
+        Ok(fixed)
     }
 
     /// Instance-noise standard deviation during `epoch`.
@@ -191,5 +188,58 @@ impl TrainConfig {
         }
         let left = 1.0 - epoch as f64 / self.instance_noise_epochs as f64;
         self.instance_noise * left.max(0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `config.json` as versions before per-detector settings wrote it.
+    fn old_config(kind: &str, extra: serde_json::Value) -> TrainConfig {
+        let mut json = serde_json::to_value(TrainConfig::new(
+            kind.parse().unwrap(),
+            PathBuf::from("data"),
+        ))
+        .unwrap();
+        let object = json.as_object_mut().unwrap();
+        object.remove("settings");
+        for (k, v) in extra.as_object().unwrap() {
+            object.insert(k.clone(), v.clone());
+        }
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn an_old_config_keeps_its_loss_weights_and_phases_as_detector_settings() {
+        let alpha = old_config(
+            "alpha-gan",
+            serde_json::json!({"reconstruction_weight": 10.0, "gan_epochs": null}),
+        )
+        .upgraded();
+        assert_eq!(alpha.settings["reconstruction_weight"], 10.0);
+        assert!(alpha.unknown.is_empty());
+        let ganomaly = old_config(
+            "ganomaly",
+            serde_json::json!({"reconstruction_weight": 40.0, "gan_epochs": null}),
+        )
+        .upgraded();
+        assert_eq!(ganomaly.settings["contextual_weight"], 40.0);
+        let complete = ganomaly.for_run().unwrap();
+        assert_eq!(complete.settings["contextual_weight"], 40.0);
+        assert_eq!(complete.settings["latent_weight"], 1.0);
+        let f_anogan = old_config(
+            "f-anogan",
+            serde_json::json!({"reconstruction_weight": 0.01, "gan_epochs": 3}),
+        )
+        .upgraded();
+        assert_eq!(f_anogan.settings["gan_epochs"], 3);
+        assert!(f_anogan.settings.get("reconstruction_weight").is_none());
+        // a configuration written now round-trips unchanged, nothing unknown in it
+        let now = TrainConfig::new("bigan".parse().unwrap(), PathBuf::from("d"));
+        let text = serde_json::to_string(&now).unwrap();
+        let back: TrainConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.clone().upgraded(), now);
+        assert!(!text.contains("unknown"));
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use candle::{Device, Tensor};
-use gan_models::GanModel;
+use gan_models::Detector;
 
 use crate::error::Result;
 
@@ -19,7 +19,7 @@ pub const EMA_PREFIX: &str = "ema";
 
 /// A model whose variables follow the running average of another's.
 pub struct WeightAverage {
-    pub model: GanModel,
+    pub model: Box<dyn Detector>,
     decay: f64,
     /// Updates so far (saved in checkpoints).
     pub updates: u64,
@@ -31,8 +31,10 @@ fn is_power_iteration_vector(name: &str) -> bool {
 
 impl WeightAverage {
     /// Starts the average at `live`'s current weights.
-    pub fn new(live: &GanModel, decay: f64, device: &Device) -> Result<Self> {
-        let model = GanModel::new(live.kind(), live.config(), device, 0)?;
+    pub fn new(live: &dyn Detector, decay: f64, device: &Device) -> Result<Self> {
+        let model = live
+            .kind()
+            .build(live.config(), &live.settings(), device, 0)?;
         let average = WeightAverage {
             model,
             decay,
@@ -44,7 +46,7 @@ impl WeightAverage {
 
     fn pairs<'a>(
         &'a self,
-        live: &'a GanModel,
+        live: &'a dyn Detector,
     ) -> impl Iterator<Item = (String, candle::Var, candle::Var)> + 'a {
         self.model
             .players()
@@ -54,7 +56,7 @@ impl WeightAverage {
             .map(|((name, mine), (_, theirs))| (name, mine, theirs))
     }
 
-    fn copy_from(&self, live: &GanModel) -> Result<()> {
+    fn copy_from(&self, live: &dyn Detector) -> Result<()> {
         for (_, mine, theirs) in self.pairs(live) {
             mine.set(theirs.as_tensor())?;
         }
@@ -68,7 +70,7 @@ impl WeightAverage {
     }
 
     /// Moves the average towards `live`'s weights after one optimisation step.
-    pub fn update(&mut self, live: &GanModel) -> Result<()> {
+    pub fn update(&mut self, live: &dyn Detector) -> Result<()> {
         let d = self.current_decay();
         for (name, mine, theirs) in self.pairs(live) {
             if is_power_iteration_vector(&name) {
@@ -97,7 +99,7 @@ impl WeightAverage {
     /// (written with the average off) restarts it at `live`'s weights.
     pub fn restore(
         &mut self,
-        live: &GanModel,
+        live: &dyn Detector,
         tensors: &HashMap<String, Tensor>,
         updates: u64,
     ) -> std::result::Result<(), String> {
@@ -122,21 +124,23 @@ impl WeightAverage {
 
 #[cfg(test)]
 mod tests {
-    use gan_models::{ModelConfig, ModelKind};
+    use gan_models::ModelConfig;
 
     use super::*;
 
-    fn tiny(seed: u64) -> GanModel {
+    fn tiny(seed: u64) -> Box<dyn Detector> {
         let config = ModelConfig {
             image_size: 32,
             width: 8,
             latent: 8,
             ..ModelConfig::default()
         };
-        GanModel::new(ModelKind::AlphaGan, &config, &Device::Cpu, seed).unwrap()
+        let kind: gan_models::DetectorKind = "alpha-gan".parse().unwrap();
+        kind.build(&config, &serde_json::Value::Null, &Device::Cpu, seed)
+            .unwrap()
     }
 
-    fn values(model: &GanModel) -> Vec<(String, Vec<f32>)> {
+    fn values(model: &dyn Detector) -> Vec<(String, Vec<f32>)> {
         model
             .players()
             .iter()
@@ -148,10 +152,10 @@ mod tests {
     #[test]
     fn the_average_moves_by_the_warmed_up_decay_and_copies_power_iteration_vectors() {
         let live = tiny(1);
-        let mut average = WeightAverage::new(&live, 0.999, &Device::Cpu).unwrap();
-        assert_eq!(values(&average.model), values(&live));
-        let start = values(&live);
-        let other = values(&tiny(2));
+        let mut average = WeightAverage::new(live.as_ref(), 0.999, &Device::Cpu).unwrap();
+        assert_eq!(values(average.model.as_ref()), values(live.as_ref()));
+        let start = values(live.as_ref());
+        let other = values(tiny(2).as_ref());
         for (p, q) in live.players().iter().zip(tiny(2).players()) {
             for ((_, a), (_, b)) in p.named_vars().iter().zip(q.named_vars()) {
                 a.set(b.as_tensor()).unwrap();
@@ -159,10 +163,12 @@ mod tests {
         }
         // first update: decay min(0.999, 1/10) = 0.1
         assert!((average.current_decay() - 0.1).abs() < 1e-12);
-        average.update(&live).unwrap();
+        average.update(live.as_ref()).unwrap();
         let mut averaged = 0;
-        for (((name, got), (_, old)), (_, new)) in
-            values(&average.model).iter().zip(&start).zip(&other)
+        for (((name, got), (_, old)), (_, new)) in values(average.model.as_ref())
+            .iter()
+            .zip(&start)
+            .zip(&other)
         {
             for ((g, o), n) in got.iter().zip(old).zip(new) {
                 let want = if is_power_iteration_vector(name) {
@@ -183,23 +189,26 @@ mod tests {
     #[test]
     fn restoring_from_saved_tensors_gives_the_same_average() {
         let live = tiny(1);
-        let mut average = WeightAverage::new(&tiny(3), 0.9, &Device::Cpu).unwrap();
-        average.update(&live).unwrap();
+        let mut average = WeightAverage::new(tiny(3).as_ref(), 0.9, &Device::Cpu).unwrap();
+        average.update(live.as_ref()).unwrap();
         let saved: HashMap<String, Tensor> = average.tensors().into_iter().collect();
         assert!(saved.keys().all(|k| k.starts_with("ema.")));
-        let mut restored = WeightAverage::new(&live, 0.9, &Device::Cpu).unwrap();
-        restored.restore(&live, &saved, 1).unwrap();
-        assert_eq!(values(&restored.model), values(&average.model));
+        let mut restored = WeightAverage::new(live.as_ref(), 0.9, &Device::Cpu).unwrap();
+        restored.restore(live.as_ref(), &saved, 1).unwrap();
+        assert_eq!(
+            values(restored.model.as_ref()),
+            values(average.model.as_ref())
+        );
         assert_eq!(restored.updates, 1);
         // a checkpoint without an average restarts it at the live weights
-        restored.restore(&live, &HashMap::new(), 7).unwrap();
-        assert_eq!(values(&restored.model), values(&live));
+        restored.restore(live.as_ref(), &HashMap::new(), 7).unwrap();
+        assert_eq!(values(restored.model.as_ref()), values(live.as_ref()));
         assert_eq!(restored.updates, 0);
         // a partial one is an error naming the missing variable
         let mut partial = saved.clone();
         let dropped = partial.keys().next().unwrap().clone();
         partial.remove(&dropped);
-        let err = restored.restore(&live, &partial, 1).unwrap_err();
+        let err = restored.restore(live.as_ref(), &partial, 1).unwrap_err();
         assert!(dropped.ends_with(err.rsplit(' ').next().unwrap()), "{err}");
     }
 }

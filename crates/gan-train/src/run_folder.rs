@@ -19,11 +19,33 @@ pub struct LossRow {
     pub step: u64,
     /// (player, mean loss over the epoch's steps).
     pub losses: Vec<(String, f64)>,
-    /// Mean per-image L1 of x − G(E(x)) on the normal validation split (NaN when it is empty).
+    /// The detector's mean validation error on the normal validation split (the L1 of x − x̂
+    /// for the reconstructing detectors; NaN when the split is empty).
+    #[serde(with = "nan_as_null")]
     pub calibration_l1: f64,
-    /// Mean pairwise L1 between G(z) samples of a fixed z, relative to the same for real images.
+    /// Mean pairwise L1 between G(z) samples of a fixed z, relative to the same for real images
+    /// (NaN for a detector that does not generate).
+    #[serde(with = "nan_as_null")]
     pub sample_diversity: f64,
     pub images_per_second: f64,
+}
+
+/// An `f64` that may be NaN, as JSON: NaN is written as `null` (serde_json's own choice) and
+/// read back from it, so a training state holding one still loads on resume.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+        if value.is_finite() {
+            serializer.serialize_f64(*value)
+        } else {
+            serializer.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+    }
 }
 
 /// Paths of a run folder.
@@ -97,10 +119,22 @@ impl RunFolder {
     pub fn read_config(&self) -> Result<TrainConfig> {
         let path = self.config();
         let bytes = fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| TrainError::Run {
-            path,
+        let config: TrainConfig = serde_json::from_slice(&bytes).map_err(|e| TrainError::Run {
+            path: path.clone(),
             message: format!("not a valid run configuration: {e}"),
-        })
+        })?;
+        let config = config.upgraded();
+        // settings edited by hand are checked here, naming the file
+        if let Err(e) = config
+            .kind
+            .settings_for_run(&config.settings, config.epochs)
+        {
+            return Err(TrainError::Run {
+                path,
+                message: e.to_string(),
+            });
+        }
+        Ok(config)
     }
 
     /// Rewrites `losses.csv` from all rows so far (atomically, so it always matches a checkpoint).
@@ -150,7 +184,7 @@ impl RunFolder {
         &self,
         which: WhichWeights,
         device: &candle::Device,
-    ) -> Result<(TrainConfig, gan_models::GanModel, PathBuf)> {
+    ) -> Result<(TrainConfig, Box<dyn gan_models::Detector>, PathBuf)> {
         let config = self.read_config()?;
         let path = match which {
             WhichWeights::Best if self.best().is_file() => self.best(),
@@ -164,7 +198,37 @@ impl RunFolder {
             });
         }
         let checkpoint = gan_models::read_checkpoint(&path, device)?;
-        let model = gan_models::GanModel::from_checkpoint(&checkpoint, device)?;
+        let model = checkpoint.detector(device)?;
         Ok((config, model, path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loss_row_without_validation_error_or_samples_survives_a_round_trip() {
+        let row = LossRow {
+            epoch: 3,
+            step: 40,
+            losses: vec![("encoder".into(), 0.5)],
+            calibration_l1: f64::NAN,
+            sample_diversity: f64::NAN,
+            images_per_second: 12.0,
+        };
+        let json = serde_json::to_string(&row).unwrap();
+        assert!(json.contains("\"calibration_l1\":null"), "{json}");
+        let back: LossRow = serde_json::from_str(&json).unwrap();
+        assert!(back.calibration_l1.is_nan() && back.sample_diversity.is_nan());
+        assert_eq!((back.epoch, &back.losses), (3, &row.losses));
+        let finite = LossRow {
+            calibration_l1: 0.25,
+            sample_diversity: 0.75,
+            ..back
+        };
+        let again: LossRow =
+            serde_json::from_str(&serde_json::to_string(&finite).unwrap()).unwrap();
+        assert_eq!(again, finite);
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use candle::Tensor;
 use gan_data::ImageSet;
-use gan_models::GanModel;
+use gan_models::Detector;
 use image::{GrayImage, Luma};
 
 use crate::error::{Result, TrainError};
@@ -50,27 +50,35 @@ pub fn sample_diversity(generated: &Tensor, real: &ImageSet) -> Result<f64> {
     })
 }
 
-/// Writes a PNG with three rows: real images, their reconstructions G(E(x)), and G(z).
+/// Writes a PNG with up to three rows: real images, the detector's reconstructions of them (x̂
+/// of its scores) and, for a detector that generates, its generated images.
 pub fn write_sample_sheet(
     path: &Path,
-    model: &GanModel,
+    model: &dyn Detector,
     real: &ImageSet,
-    generated: &Tensor,
+    generated: Option<&Tensor>,
 ) -> Result<()> {
-    let n = generated.dim(0)?.min(real.len()).max(1);
+    let n = generated
+        .map_or(Ok(8), |g| g.dim(0))?
+        .min(real.len())
+        .max(1);
     let s = real.image_size();
-    let device = generated.device();
+    let cpu = candle::Device::Cpu;
+    let device = model.players().first().map_or(&cpu, |p| p.device());
     let inputs: Vec<f32> = (0..n.min(real.len())).flat_map(|i| real.image(i)).collect();
     let count = inputs.len() / (s * s);
     let x = Tensor::from_vec(inputs, (count, 1, s, s), device)?;
-    let reconstructed = model.reconstruct(&x, false)?;
-    let sheet_rows = [rows(&x)?, rows(&reconstructed)?, rows(generated)?];
+    let reconstructed = model.score(&x)?.reconstruction;
+    let mut sheet_rows = vec![rows(&x)?, rows(&reconstructed)?];
+    if let Some(generated) = generated {
+        sheet_rows.push(rows(generated)?);
+    }
     let gap = 2u32;
     let cols = sheet_rows.iter().map(|r| r.len()).max().unwrap_or(1) as u32;
     let side = s as u32;
     let mut sheet = GrayImage::from_pixel(
         cols * (side + gap) + gap,
-        3 * (side + gap) + gap,
+        sheet_rows.len() as u32 * (side + gap) + gap,
         Luma([40]),
     );
     for (r, images) in sheet_rows.iter().enumerate() {

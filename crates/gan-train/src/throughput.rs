@@ -8,12 +8,11 @@ use std::time::Instant;
 use candle::Device;
 use gan_data::synth::{SynthConfig, write_synthetic_mura};
 use gan_data::{Augmentation, Batcher};
-use gan_models::{ModelConfig, ModelKind};
+use gan_models::{DetectorKind, ModelConfig, normal_tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::load_training_data;
 use crate::error::Result;
-use crate::steps::{normal_tensor, step_flops_per_image};
 use crate::{TrainConfig, Trainer};
 
 /// One measured (model, configuration) cell.
@@ -55,10 +54,27 @@ impl BenchConfig {
         }
     }
 
-    /// `seed` or `demo`.
+    /// The seed networks at 128×128 (where a 1–3 px fracture line is still a pixel or more),
+    /// batch 32.
+    pub fn seed_128() -> Self {
+        BenchConfig {
+            name: "seed-128".into(),
+            model: ModelConfig {
+                image_size: 128,
+                ..ModelConfig::seed_64()
+            },
+            batch: 32,
+        }
+    }
+
+    /// The configurations the bench knows, by name.
+    pub const NAMES: [&str; 3] = ["seed", "seed-128", "demo"];
+
+    /// `seed`, `seed-128` or `demo`.
     pub fn named(name: &str) -> Option<Self> {
         match name {
             "seed" => Some(Self::seed()),
+            "seed-128" => Some(Self::seed_128()),
             "demo" => Some(Self::demo()),
             _ => None,
         }
@@ -93,7 +109,7 @@ pub fn peak_rss_mib() -> Option<f64> {
 
 /// Trains `steps` steps (after one warm-up step) and scores as many batches of random images.
 pub fn measure_model(
-    kind: ModelKind,
+    kind: DetectorKind,
     bench: &BenchConfig,
     steps: usize,
     device: &Device,
@@ -126,7 +142,7 @@ pub fn measure_model(
     device.synchronize()?;
     let score_s = start.elapsed().as_secs_f64() / steps as f64;
 
-    let flops = step_flops_per_image(&trainer.model, device)? as f64;
+    let flops = trainer.model.step_flops_per_image(device)? as f64;
     let train_img_per_s = bench.batch as f64 / train_step_s;
     Ok(ModelThroughput {
         model: kind.name().to_string(),
@@ -196,7 +212,10 @@ pub fn measure_loader(
         },
         false,
     )?;
-    let mut config = TrainConfig::new(ModelKind::AlphaGan, data.join(gan_data::MURA_DIR));
+    let kind = DetectorKind::all()
+        .next()
+        .expect("at least one detector is registered");
+    let mut config = TrainConfig::new(kind, data.join(gan_data::MURA_DIR));
     config.model.image_size = image_size;
     config.batch_size = batch;
     config.data.cache_dir = Some(scratch.join("cache"));

@@ -10,26 +10,19 @@ use std::time::Instant;
 
 use candle::{Device, Tensor};
 use gan_data::{Batcher, ImageSet, mix};
-use gan_models::{GanModel, read_checkpoint, save_checkpoint};
+use gan_models::{Adam, Detector, StepContext, StepLosses, read_checkpoint, save_checkpoint};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::adam::Adam;
 use crate::config::TrainConfig;
 use crate::data::{TrainingData, load_training_data};
 use crate::ema::WeightAverage;
 use crate::error::{Result, TrainError};
 use crate::run_folder::{LossRow, RunFolder};
 use crate::samples::{sample_diversity, write_sample_sheet};
-use crate::steps::{
-    FAnoganPhase, StepLosses, StepNoise, alpha_gan_step, bigan_step, f_anogan_step, ganomaly_step,
-    normal_tensor,
-};
 
-/// Purposes of random draws, mixed into their seeds.
-const DRAW_Z: u64 = 1;
-const DRAW_EPSILON: u64 = 2;
-const DRAW_NOISE: u64 = 3;
+/// Purpose of the sample sheet's draws, mixed into their seed (a step's own draws use
+/// [`gan_models::DRAW_Z`] and its neighbours).
 const DRAW_FIXED_Z: u64 = 4;
 
 /// How to run.
@@ -68,9 +61,9 @@ pub struct TrainSummary {
     pub calibration_images: usize,
 }
 
-/// A model with one optimiser per player.
+/// A detector with one optimiser per player.
 pub struct Trainer {
-    pub model: GanModel,
+    pub model: Box<dyn Detector>,
     /// The moving average of `model`'s weights, when the configuration asks for one.
     average: Option<WeightAverage>,
     optimisers: Vec<Adam>,
@@ -80,14 +73,20 @@ pub struct Trainer {
 
 impl Trainer {
     pub fn new(config: &TrainConfig, device: &Device) -> Result<Self> {
-        let model = GanModel::new(config.kind, &config.model, device, config.seed)?;
+        let model = config
+            .kind
+            .build(&config.model, &config.settings, device, config.seed)?;
         let optimisers = model
             .players()
             .iter()
             .map(|p| Adam::new(p.trainable_vars(), config.optimiser))
             .collect::<candle::Result<Vec<_>>>()?;
         let average = if config.weight_average > 0.0 {
-            Some(WeightAverage::new(&model, config.weight_average, device)?)
+            Some(WeightAverage::new(
+                model.as_ref(),
+                config.weight_average,
+                device,
+            )?)
         } else {
             None
         };
@@ -102,38 +101,15 @@ impl Trainer {
 
     /// One optimisation step on a batch `(B, C, S, S)` at global step `step`.
     pub fn step(&mut self, x: &Tensor, epoch: u64, step: u64) -> Result<StepLosses> {
-        let (b, latent, seed) = (x.dim(0)?, self.config.model.latent, self.config.seed);
-        let noise = StepNoise {
-            z: normal_tensor((b, latent), mix(seed, step, DRAW_Z), &self.device)?,
-            epsilon: normal_tensor((b, latent), mix(seed, step, DRAW_EPSILON), &self.device)?,
+        let context = StepContext {
+            epoch,
+            step,
+            epochs: self.config.epochs,
+            seed: self.config.seed,
             noise_sd: self.config.noise_at(epoch),
-            noise_seed: mix(seed, step, DRAW_NOISE),
+            device: self.device.clone(),
         };
-        let losses = match &self.model {
-            GanModel::AlphaGan(m) => alpha_gan_step(
-                m,
-                &mut self.optimisers,
-                x,
-                &noise,
-                self.config.reconstruction_weight,
-            )?,
-            GanModel::BiGan(m) => bigan_step(m, &mut self.optimisers, x, &noise)?,
-            GanModel::Ganomaly(m) => ganomaly_step(
-                m,
-                &mut self.optimisers,
-                x,
-                &noise,
-                self.config.reconstruction_weight,
-            )?,
-            GanModel::FAnogan(m) => {
-                let phase = if self.config.in_encoder_phase(epoch) {
-                    FAnoganPhase::Encoder
-                } else {
-                    FAnoganPhase::Gan
-                };
-                f_anogan_step(m, &mut self.optimisers, x, &noise, phase, step)?
-            }
-        };
+        let losses = self.model.train_step(&mut self.optimisers, x, &context)?;
         for (player, value) in &losses {
             if !value.is_finite() {
                 return Err(TrainError::NonFinite {
@@ -145,14 +121,16 @@ impl Trainer {
             }
         }
         if let Some(average) = &mut self.average {
-            average.update(&self.model)?;
+            average.update(self.model.as_ref())?;
         }
         Ok(losses)
     }
 
     /// The weights that scoring uses: the moving average when there is one, else the last.
-    pub fn scoring_model(&self) -> &GanModel {
-        self.average.as_ref().map_or(&self.model, |a| &a.model)
+    pub fn scoring_model(&self) -> &dyn Detector {
+        self.average
+            .as_ref()
+            .map_or(self.model.as_ref(), |a| a.model.as_ref())
     }
 
     /// Optimiser moments as named tensors, for checkpoints.
@@ -182,7 +160,7 @@ impl Trainer {
             tensors.extend(average.tensors());
             metadata.push(("weight_average_updates".into(), average.updates.to_string()));
         }
-        save_checkpoint(path, &self.model, &tensors, &metadata)?;
+        save_checkpoint(path, self.model.as_ref(), &tensors, &metadata)?;
         Ok(())
     }
 
@@ -222,16 +200,17 @@ impl Trainer {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
             average
-                .restore(&self.model, &checkpoint.tensors, updates)
+                .restore(self.model.as_ref(), &checkpoint.tensors, updates)
                 .map_err(bad)?;
         }
         Ok(state)
     }
 }
 
-/// Mean per-image L1 of x − G(E(x)) over a set, in eval mode (NaN for an empty set).
+/// The detector's mean per-image validation error over a set, in eval mode (NaN for an empty
+/// set): for the reconstructing detectors, the L1 of x − x̂.
 pub fn calibration_l1(
-    model: &GanModel,
+    model: &dyn Detector,
     images: &ImageSet,
     batch_size: usize,
     device: &Device,
@@ -242,13 +221,7 @@ pub fn calibration_l1(
     let mut total = 0.0;
     for batch in Batcher::new(images, batch_size, device).eval_batches() {
         let x = batch?.images;
-        let r = model.reconstruct(&x, false)?;
-        let per_image = x
-            .sub(&r)?
-            .abs()?
-            .flatten_from(1)?
-            .mean(1)?
-            .to_vec1::<f32>()?;
+        let per_image = model.validation_error(&x)?;
         total += per_image.iter().map(|&v| v as f64).sum::<f64>();
     }
     Ok(total / images.len() as f64)
@@ -263,7 +236,7 @@ pub fn train(
     options: &TrainOptions,
 ) -> Result<TrainSummary> {
     config.validate()?;
-    let config = &config.with_phases_fixed();
+    let config = &config.for_run()?;
     let folder = RunFolder::new(run);
     if !options.resume && folder.latest_checkpoint().exists() {
         return Err(TrainError::Run {
@@ -288,12 +261,15 @@ pub fn train(
         folder.write_losses(&state.rows)?;
         tracing::info!("resuming at epoch {} step {}", state.epoch, state.step);
     }
-    let fixed_z = normal_tensor(
-        (8, config.model.latent),
-        mix(config.seed, 0, DRAW_FIXED_Z),
-        device,
-    )?;
-    run_epochs(&mut trainer, &folder, &data, &mut state, &fixed_z, options)
+    let sample_seed = mix(config.seed, 0, DRAW_FIXED_Z);
+    run_epochs(
+        &mut trainer,
+        &folder,
+        &data,
+        &mut state,
+        sample_seed,
+        options,
+    )
 }
 
 fn run_epochs(
@@ -301,7 +277,7 @@ fn run_epochs(
     folder: &RunFolder,
     data: &TrainingData,
     state: &mut TrainState,
-    fixed_z: &Tensor,
+    sample_seed: u64,
     options: &TrainOptions,
 ) -> Result<TrainSummary> {
     let config = trainer.config.clone();
@@ -361,7 +337,7 @@ fn run_epochs(
             folder,
             data,
             state,
-            fixed_z,
+            sample_seed,
             images as f64 / started.elapsed().as_secs_f64().max(1e-9),
         )?;
         if options
@@ -406,7 +382,7 @@ fn finish_epoch(
     folder: &RunFolder,
     data: &TrainingData,
     state: &mut TrainState,
-    fixed_z: &Tensor,
+    sample_seed: u64,
     images_per_second: f64,
 ) -> Result<()> {
     let config = &trainer.config;
@@ -423,15 +399,23 @@ fn finish_epoch(
     } else {
         &data.calibration
     };
-    let generated = generated_samples(scoring, fixed_z)?;
-    let diversity = sample_diversity(&generated, shown)?;
+    let generated = scoring.generate(8, sample_seed)?;
+    let diversity = match &generated {
+        Some(images) => sample_diversity(images, shown)?,
+        None => f64::NAN,
+    };
     if diversity < 0.1 {
         tracing::warn!(
             "epoch {epoch}: generated images are {:.0}% as diverse as real ones: the generator may be collapsing",
             diversity * 100.0
         );
     }
-    write_sample_sheet(&folder.sample_sheet(epoch), scoring, shown, &generated)?;
+    write_sample_sheet(
+        &folder.sample_sheet(epoch),
+        scoring,
+        shown,
+        generated.as_ref(),
+    )?;
     let count = state.batch_in_epoch.max(1) as f64;
     state.rows.push(LossRow {
         epoch,
@@ -474,21 +458,13 @@ fn finish_epoch(
     Ok(())
 }
 
-fn generated_samples(model: &GanModel, z: &Tensor) -> Result<Tensor> {
-    Ok(model.generator().forward_t(z, false)?)
-}
-
-fn short(player: &str) -> &str {
-    match player {
-        "encoder" => "E",
-        "generator" => "G",
-        "discriminator" => "D",
-        "code_discriminator" => "C",
-        "encoder_generator" => "GE",
-        "second_encoder" => "E2",
-        "critic" => "D",
-        other => other,
-    }
+/// A player's initials for the progress bar: `code_discriminator` → `CD`.
+fn short(player: &str) -> String {
+    player
+        .split('_')
+        .filter_map(|word| word.chars().next())
+        .flat_map(char::to_uppercase)
+        .collect()
 }
 
 fn epoch_bar(progress: bool, len: u64, epoch: u64, epochs: u64) -> ProgressBar {

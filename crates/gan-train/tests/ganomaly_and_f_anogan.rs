@@ -5,18 +5,18 @@ use std::path::Path;
 
 use candle::{Device, Tensor};
 use gan_data::Augmentation;
-use gan_models::{FAnogan, ModelConfig, ModelKind};
-use gan_train::steps::gradient_penalty;
+use gan_models::detectors::f_anogan::{FAnogan, gradient_penalty};
+use gan_models::{DetectorKind, ModelConfig, Register};
 use gan_train::{TrainConfig, TrainOptions, Trainer, calibration_l1, load_training_data, train};
 
 mod common;
-use common::{player_weights, tiny_model as tiny};
+use common::{kind, player_weights, tiny_model as tiny};
 
 fn dataset() -> tempfile::TempDir {
     common::dataset(3)
 }
 
-fn config(kind: ModelKind, root: &Path, epochs: u64) -> TrainConfig {
+fn config(kind: DetectorKind, root: &Path, epochs: u64) -> TrainConfig {
     let mut c = common::config(kind, root, epochs, 5);
     c.data.augmentation = Augmentation::none();
     c
@@ -28,7 +28,7 @@ fn the_gradient_penalty_term_has_the_gradient_of_the_penalty() {
         self_attention: false,
         ..tiny()
     };
-    let model = FAnogan::new(&config, &Device::Cpu, 4).unwrap();
+    let model = FAnogan::build(&config, Default::default(), &Device::Cpu, 4).unwrap();
     // a critic at a scale where ‖∇D‖ is near 1, so the penalty's slope is not dominated by
     // the constant (‖g‖ − 1)² ≈ 1 of a tiny initialisation
     for (_, var) in model.players[2].trainable_vars() {
@@ -38,7 +38,7 @@ fn the_gradient_penalty_term_has_the_gradient_of_the_penalty() {
         .map(|i| ((i * 29 % 97) as f32 / 48.0) - 1.0)
         .collect();
     let x_tilde = Tensor::from_vec(values, (4, 1, 32, 32), &Device::Cpu).unwrap();
-    let (penalty, term) = gradient_penalty(&model.critic, &x_tilde).unwrap();
+    let (penalty, term) = gradient_penalty(&model.critic, &x_tilde, 10.0).unwrap();
     assert!(penalty.is_finite() && penalty > 0.0, "{penalty}");
     let grads = term.backward().unwrap();
     // the element of the critic's weights with the largest gradient, checked against a central
@@ -71,7 +71,7 @@ fn the_gradient_penalty_term_has_the_gradient_of_the_penalty() {
         moved[index] += shift;
         var.set(&Tensor::from_vec(moved, var.shape(), &Device::Cpu).unwrap())
             .unwrap();
-        gradient_penalty(&model.critic, &x_tilde).unwrap().0
+        gradient_penalty(&model.critic, &x_tilde, 10.0).unwrap().0
     };
     let numeric = (penalty_at(delta) - penalty_at(-delta)) / (2.0 * delta);
     assert!(
@@ -84,14 +84,17 @@ fn the_gradient_penalty_term_has_the_gradient_of_the_penalty() {
 fn f_anogan_trains_the_gan_then_only_the_encoder() {
     let data = dataset();
     let run = tempfile::tempdir().unwrap();
-    let mut c = config(ModelKind::FAnogan, data.path(), 4);
-    c.gan_epochs = Some(2);
+    let mut c = config(kind("f-anogan"), data.path(), 4);
+    c.settings = c
+        .kind
+        .with_assignments(&c.settings, &["gan_epochs=2".into()])
+        .unwrap();
     c.weight_average = 0.0; // compare the trained weights themselves
     let initial = tempfile::tempdir().unwrap();
     let trainer = Trainer::new(&c, &Device::Cpu).unwrap();
     gan_models::save_checkpoint(
         &initial.path().join("w.safetensors"),
-        &trainer.model,
+        trainer.model.as_ref(),
         &[],
         &[],
     )
@@ -150,14 +153,15 @@ fn f_anogan_trains_the_gan_then_only_the_encoder() {
 fn ganomaly_lowers_its_reconstruction_error_and_moves_every_network() {
     let data = dataset();
     let run = tempfile::tempdir().unwrap();
-    let mut c = config(ModelKind::Ganomaly, data.path(), 12);
+    let mut c = config(kind("ganomaly"), data.path(), 12);
     c.optimiser.learning_rate = 1e-3;
     let images = load_training_data(&c, false).unwrap();
     let trainer = Trainer::new(&c, &Device::Cpu).unwrap();
-    let before = calibration_l1(&trainer.model, &images.calibration, 8, &Device::Cpu).unwrap();
+    let before =
+        calibration_l1(trainer.model.as_ref(), &images.calibration, 8, &Device::Cpu).unwrap();
     let initial = tempfile::tempdir().unwrap();
     let start = initial.path().join("w.safetensors");
-    gan_models::save_checkpoint(&start, &trainer.model, &[], &[]).unwrap();
+    gan_models::save_checkpoint(&start, trainer.model.as_ref(), &[], &[]).unwrap();
     let summary = train(&c, run.path(), &Device::Cpu, &TrainOptions::default()).unwrap();
     let after = summary.best_calibration_l1.unwrap();
     assert!(after < 0.8 * before, "calibration L1 {before} → {after}");

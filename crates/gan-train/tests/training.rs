@@ -8,19 +8,19 @@ use std::sync::atomic::AtomicBool;
 
 use candle::{Device, Tensor};
 use gan_data::Augmentation;
-use gan_models::{ModelKind, read_checkpoint};
+use gan_models::{DetectorKind, read_checkpoint};
 use gan_train::{
     TrainConfig, TrainError, TrainOptions, Trainer, calibration_l1, load_training_data, train,
 };
 
 mod common;
-use common::{checkpoint_weights, weights};
+use common::{checkpoint_weights, kind, weights};
 
 fn dataset() -> tempfile::TempDir {
     common::dataset(2)
 }
 
-fn config(kind: ModelKind, root: &Path, epochs: u64) -> TrainConfig {
+fn config(kind: DetectorKind, root: &Path, epochs: u64) -> TrainConfig {
     let mut c = common::config(kind, root, epochs, 7);
     c.optimiser.learning_rate = 1e-3;
     c.data.augmentation = Augmentation::default();
@@ -40,12 +40,15 @@ fn loss_rows(run: &Path) -> Vec<String> {
 fn alpha_gan_lowers_the_reconstruction_error() {
     let data = dataset();
     let run = tempfile::tempdir().unwrap();
-    let mut c = config(ModelKind::AlphaGan, data.path(), 8);
+    let mut c = config(kind("alpha-gan"), data.path(), 8);
     // reconstruction-dominated, so that a few dozen steps show whether its gradients flow
-    c.reconstruction_weight = 10.0;
+    c.settings = c
+        .kind
+        .with_assignments(&c.settings, &["reconstruction_weight=10".into()])
+        .unwrap();
     let images = load_training_data(&c, false).unwrap();
     let before = calibration_l1(
-        &Trainer::new(&c, &Device::Cpu).unwrap().model,
+        Trainer::new(&c, &Device::Cpu).unwrap().model.as_ref(),
         &images.calibration,
         8,
         &Device::Cpu,
@@ -82,9 +85,9 @@ fn alpha_gan_lowers_the_reconstruction_error() {
 fn bigan_losses_stay_finite_and_its_encoder_and_generator_change() {
     let data = dataset();
     let run = tempfile::tempdir().unwrap();
-    let mut c = config(ModelKind::Bigan, data.path(), 3);
+    let mut c = config(kind("bigan"), data.path(), 3);
     c.instance_noise = 0.1;
-    let initial = weights(&Trainer::new(&c, &Device::Cpu).unwrap().model);
+    let initial = weights(Trainer::new(&c, &Device::Cpu).unwrap().model.as_ref());
     let summary = train(&c, run.path(), &Device::Cpu, &TrainOptions::default()).unwrap();
     let row = summary.last_row.unwrap();
     assert!(
@@ -113,10 +116,13 @@ fn bigan_losses_stay_finite_and_its_encoder_and_generator_change() {
 #[test]
 fn an_interrupted_and_resumed_run_equals_an_uninterrupted_one() {
     let data = dataset();
-    resumed_equals_uninterrupted(config(ModelKind::AlphaGan, data.path(), 3));
+    resumed_equals_uninterrupted(config(kind("alpha-gan"), data.path(), 3));
     // f-AnoGAN's interruption falls in its encoder phase, its last checkpoint in the GAN phase
-    let mut f_anogan = config(ModelKind::FAnogan, data.path(), 3);
-    f_anogan.gan_epochs = Some(1);
+    let mut f_anogan = config(kind("f-anogan"), data.path(), 3);
+    f_anogan.settings = f_anogan
+        .kind
+        .with_assignments(&f_anogan.settings, &["gan_epochs=1".into()])
+        .unwrap();
     resumed_equals_uninterrupted(f_anogan);
 }
 
@@ -199,7 +205,7 @@ fn resumed_equals_uninterrupted(c: TrainConfig) {
 fn a_nan_loss_stops_the_run_naming_player_and_step_and_keeps_the_last_checkpoint() {
     let data = dataset();
     let run = tempfile::tempdir().unwrap();
-    let c = config(ModelKind::AlphaGan, data.path(), 1);
+    let c = config(kind("alpha-gan"), data.path(), 1);
     train(&c, run.path(), &Device::Cpu, &TrainOptions::default()).unwrap();
     let good: PathBuf = run.path().join("checkpoints/latest.safetensors");
     let good_weights = checkpoint_weights(&good);

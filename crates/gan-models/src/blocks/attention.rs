@@ -4,8 +4,8 @@
 use candle::{Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
-use super::attention_kernel::spatial_attention;
 use super::conv::{Conv, ConvSpec};
+use crate::kernels::attention::spatial_attention;
 
 #[derive(Debug, Clone)]
 pub struct SelfAttention {

@@ -8,8 +8,9 @@
 use candle::{D, Result, Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 
-use super::activation::bias_leaky_relu;
-use super::{frozen, gemm_conv};
+use super::frozen;
+use crate::kernels::activation::bias_leaky_relu;
+use crate::kernels::gemm_conv;
 
 /// Spectral-norm state of one weight.
 #[derive(Debug, Clone)]

@@ -70,6 +70,18 @@ impl Generator {
         })
     }
 
+    /// Size of the code it takes.
+    pub fn latent(&self) -> usize {
+        self.latent
+    }
+
+    /// `n` images of prior draws z ~ N(0, 1) seeded by `seed`, in eval mode.
+    pub fn generate(&self, n: usize, seed: u64) -> Result<Tensor> {
+        let z =
+            crate::detector::normal_tensor((n, self.latent), seed, self.output.weight().device())?;
+        self.forward_t(&z, false)
+    }
+
     /// `z` is `(B, latent)`; the result `(B, C, S, S)` in [−1, 1].
     pub fn forward_t(&self, z: &Tensor, train: bool) -> Result<Tensor> {
         let b = z.dim(0)?;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use candle::Device;
 use gan_data::synth::{SynthConfig, write_synthetic_mura};
-use gan_models::{GanModel, ModelConfig, ModelKind, read_checkpoint};
+use gan_models::{Detector, DetectorKind, ModelConfig, read_checkpoint};
 use gan_train::TrainConfig;
 
 /// 32×32, width 8, latent 16: a few steps take seconds.
@@ -32,8 +32,13 @@ pub fn dataset(seed: u64) -> tempfile::TempDir {
     dir
 }
 
+/// The registered detector called `name`.
+pub fn kind(name: &str) -> DetectorKind {
+    name.parse().unwrap()
+}
+
 /// The tiny model on `root` for `epochs`, batch 8, a fifth of the normal images held out.
-pub fn config(kind: ModelKind, root: &Path, epochs: u64, seed: u64) -> TrainConfig {
+pub fn config(kind: DetectorKind, root: &Path, epochs: u64, seed: u64) -> TrainConfig {
     let mut c = TrainConfig::new(kind, root.to_path_buf());
     c.model = tiny_model();
     c.batch_size = 8;
@@ -44,7 +49,7 @@ pub fn config(kind: ModelKind, root: &Path, epochs: u64, seed: u64) -> TrainConf
 }
 
 /// Every variable of every player, by name, flattened.
-pub fn weights(model: &GanModel) -> Vec<(String, Vec<f32>)> {
+pub fn weights(model: &dyn Detector) -> Vec<(String, Vec<f32>)> {
     model
         .players()
         .iter()
@@ -53,14 +58,16 @@ pub fn weights(model: &GanModel) -> Vec<(String, Vec<f32>)> {
         .collect()
 }
 
-fn checkpoint_model(path: &Path) -> GanModel {
-    let checkpoint = read_checkpoint(path, &Device::Cpu).unwrap();
-    GanModel::from_checkpoint(&checkpoint, &Device::Cpu).unwrap()
+fn checkpoint_model(path: &Path) -> Box<dyn Detector> {
+    read_checkpoint(path, &Device::Cpu)
+        .unwrap()
+        .detector(&Device::Cpu)
+        .unwrap()
 }
 
 /// [`weights`] of the model in a checkpoint file.
 pub fn checkpoint_weights(path: &Path) -> Vec<(String, Vec<f32>)> {
-    weights(&checkpoint_model(path))
+    weights(checkpoint_model(path).as_ref())
 }
 
 /// Every variable of the player `player` in a checkpoint file, flattened.

@@ -4,8 +4,28 @@
 
 use candle::backprop::GradStore;
 use candle::{Result, Tensor, Var};
+use serde::{Deserialize, Serialize};
 
-use crate::config::OptimiserConfig;
+/// Adam settings; each detector names its paper's ([`crate::Register::optimiser`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OptimiserConfig {
+    pub learning_rate: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f64,
+}
+
+impl Default for OptimiserConfig {
+    /// The seed experiment: Adam, lr 1e-4, betas 0.5/0.999.
+    fn default() -> Self {
+        OptimiserConfig {
+            learning_rate: 1e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        }
+    }
+}
 
 pub struct Adam {
     vars: Vec<(String, Var)>,

@@ -1,5 +1,13 @@
-//! The global allocator of every xray-gan program: jemalloc, keeping freed pages, with zeroed
-//! allocations zeroed in place.
+//! # gan-alloc: the global allocator that xray-gan's programs declare
+//!
+//! jemalloc, keeping freed pages, with zeroed allocations zeroed in place. The libraries impose
+//! no allocator; each binary (the `xray-gan` CLI, the benchmarks, the timing examples) declares
+//! this one in its `main.rs`:
+//!
+//! ```ignore
+//! #[global_allocator]
+//! static ALLOCATOR: gan_alloc::KeepPages = gan_alloc::KeepPages;
+//! ```
 //!
 //! A training step allocates and frees tensors of up to hundreds of MiB (the seed's attention
 //! energies are 64 × 1024 × 1024 floats). glibc's malloc returns such blocks to the kernel on
@@ -12,9 +20,14 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 
+#[cfg(target_env = "msvc")]
+use std::alloc::System as Jemalloc;
+#[cfg(not(target_env = "msvc"))]
 use tikv_jemallocator::Jemalloc;
 
-struct KeepPages;
+/// jemalloc with freed pages kept mapped and `alloc_zeroed` zeroing in place (with MSVC, where
+/// jemalloc does not build, the system allocator).
+pub struct KeepPages;
 
 // SAFETY: every method forwards to jemalloc with the same arguments; `alloc_zeroed` zeroes the
 // whole block it got from `alloc`, which is what the trait promises.
@@ -42,12 +55,11 @@ unsafe impl GlobalAlloc for KeepPages {
     }
 }
 
-#[global_allocator]
-static ALLOCATOR: KeepPages = KeepPages;
-
 /// jemalloc's built-in options (`malloc_conf`, prefixed `_rjem_` by tikv-jemalloc-sys): never
 /// purge dirty or muzzy pages, and no separate arena (with its own purging) for blocks over 8 MiB.
-/// `_RJEM_MALLOC_CONF` in the environment still overrides it.
+/// `_RJEM_MALLOC_CONF` in the environment still overrides it. Read only by jemalloc, so only in
+/// a program that declares [`KeepPages`].
+#[cfg(not(target_env = "msvc"))]
 #[allow(non_upper_case_globals)]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 pub static malloc_conf: &[u8; 57] = b"oversize_threshold:0,dirty_decay_ms:-1,muzzy_decay_ms:-1\0";

@@ -1,0 +1,184 @@
+//! A plain convolutional autoencoder with a small bottleneck, the reconstruction baseline as
+//! "Rethinking Autoencoders for Medical Anomaly Detection" (Cai et al., MICCAI 2024, AE4AD) found
+//! it works best: a narrow latent code keeps the network from reproducing what it has not seen.
+//! Encoder and decoder are the shared [`Encoder`] and [`Generator`] without spectral norm (no
+//! adversary to constrain), trained on MSE (optionally plus structural dissimilarity); its
+//! anomaly score is the reconstruction error `l2`, the statistic its loss minimises.
+
+mod step;
+
+use candle::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ModelConfig;
+use crate::detector::{
+    Detector, Passes, StepContext, StepLosses, encoder_flops, generator_flops, non_negative,
+};
+use crate::error::Result;
+use crate::networks::{Encoder, Generator};
+use crate::optim::Adam;
+use crate::player::Player;
+use crate::registry::{DetectorKind, Register};
+use crate::statistics::{
+    ScoreBatch, ScoreInputs, Statistic, compute, none_of_its_own, reconstruction_error,
+};
+
+pub use step::PASSES;
+
+/// The autoencoder's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutoencoderSettings {
+    /// Size of the latent code (AE4AD: small codes detect better; 16 here by default).
+    pub bottleneck: usize,
+    /// Weight of the structural-dissimilarity term (1 − SSIM)/2 added to the MSE loss (0: MSE only).
+    pub ssim_weight: f64,
+}
+
+impl Default for AutoencoderSettings {
+    fn default() -> Self {
+        AutoencoderSettings {
+            bottleneck: 16,
+            ssim_weight: 0.0,
+        }
+    }
+}
+
+impl crate::detector::Settings for AutoencoderSettings {
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.bottleneck == 0 {
+            return Err("bottleneck must be at least 1".into());
+        }
+        non_negative("ssim_weight", self.ssim_weight)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Autoencoder {
+    pub config: ModelConfig,
+    pub settings: AutoencoderSettings,
+    pub encoder: Encoder,
+    pub decoder: Generator,
+    /// encoder, decoder.
+    pub players: [Player; 2],
+}
+
+impl Autoencoder {
+    /// Its own score first, then the other image statistics (no discriminator, so no feature
+    /// matching and no realism).
+    pub const STATISTICS: [Statistic; 6] = [
+        Statistic::L2,
+        Statistic::L1,
+        Statistic::L1_TOP1,
+        Statistic::L1_TOP1_WIDE,
+        Statistic::DSSIM,
+        Statistic::DSSIM_TOP1,
+    ];
+
+    /// The shapes its networks are built with: the bottleneck as the code, no spectral norm.
+    fn network_config(config: &ModelConfig, settings: &AutoencoderSettings) -> ModelConfig {
+        ModelConfig {
+            latent: settings.bottleneck,
+            spectral_norm: false,
+            ..*config
+        }
+    }
+
+    /// x̂ = decoder(encoder(x)).
+    pub fn reconstruct(&self, x: &Tensor, train: bool) -> candle::Result<Tensor> {
+        let code = self.encoder.forward_t(x, train)?.mean;
+        self.decoder.forward_t(&code, train)
+    }
+}
+
+impl Register for Autoencoder {
+    const NAME: &'static str = "autoencoder";
+    const SUMMARY: &'static str = "convolutional autoencoder with a small bottleneck, MSE (+ SSIM) loss (AE4AD, Cai et al. 2024)";
+    const PRIMARY: &'static str = Statistic::L2.name();
+    type Settings = AutoencoderSettings;
+
+    fn build(
+        config: &ModelConfig,
+        settings: AutoencoderSettings,
+        device: &Device,
+        seed: u64,
+    ) -> Result<Self> {
+        let players = [
+            Player::new("encoder", device),
+            Player::new("decoder", device),
+        ];
+        let shapes = Self::network_config(config, &settings);
+        let model = Autoencoder {
+            config: *config,
+            encoder: Encoder::new(&shapes, false, players[0].var_builder())?,
+            decoder: Generator::new(&shapes, players[1].var_builder())?,
+            settings,
+            players,
+        };
+        Player::seed_all(&model.players, seed)?;
+        Ok(model)
+    }
+}
+
+impl Detector for Autoencoder {
+    fn kind(&self) -> DetectorKind {
+        DetectorKind::of::<Self>()
+    }
+    fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+    fn settings(&self) -> serde_json::Value {
+        serde_json::to_value(&self.settings).unwrap_or_default()
+    }
+    fn players(&self) -> &[Player] {
+        &self.players
+    }
+    fn statistics(&self) -> &[Statistic] {
+        &Self::STATISTICS
+    }
+
+    fn train_step(
+        &self,
+        optimisers: &mut [Adam],
+        x: &Tensor,
+        context: &StepContext,
+    ) -> Result<StepLosses> {
+        Ok(step::train_step(self, optimisers, x, context)?)
+    }
+
+    fn score(&self, x: &Tensor) -> Result<ScoreBatch> {
+        let reconstruction = self.reconstruct(x, false)?;
+        Ok(compute(
+            &Self::STATISTICS,
+            ScoreInputs {
+                x,
+                reconstruction: &reconstruction,
+                d_logit: None,
+                d_features: None,
+                e_features: None,
+            },
+            &none_of_its_own,
+        )?)
+    }
+
+    fn validation_error(&self, x: &Tensor) -> Result<Vec<f32>> {
+        Ok(reconstruction_error(&self.encoder, &self.decoder, x)?)
+    }
+
+    /// An autoencoder has no prior to sample from.
+    fn generate(&self, _: usize, _: u64) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+
+    fn forward_flops_per_image(&self, device: &Device) -> Result<Vec<(&'static str, u64)>> {
+        let x = (self as &dyn Detector).probe_image(device)?;
+        Ok(vec![
+            ("encoder", encoder_flops(&self.encoder, &x)?),
+            ("decoder", generator_flops(&self.decoder, device)?),
+        ])
+    }
+
+    fn step_passes(&self) -> Vec<Passes> {
+        PASSES.to_vec()
+    }
+}

@@ -1,0 +1,140 @@
+//! Scoring: every image of a dataset's evaluation split and the run's normal validation images
+//! (split `calib`), in batches streamed into `scores.csv`.
+
+use std::path::{Path, PathBuf};
+
+use gan_data::{
+    Batcher, DatasetFormat, DatasetSpec, ImageSet, LoadOptions, Sample, load_images, open_dataset,
+};
+use gan_metrics::{CALIBRATION_SPLIT, ScoreRow, ScoreWriter};
+use gan_models::Detector;
+use gan_train::{RunFolder, TrainError, WhichWeights, load_training_data, preprocess_of};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::error::Result;
+
+/// What [`score_run`] scored.
+#[derive(Debug, Clone)]
+pub struct ScoreSummary {
+    /// The evaluation split scored.
+    pub split: String,
+    pub images: usize,
+    pub calibration_images: usize,
+    /// The weights used.
+    pub weights: PathBuf,
+}
+
+/// Scores `images` in batches and writes one row per image.
+fn score_set(
+    model: &dyn Detector,
+    images: &ImageSet,
+    split: Option<&str>,
+    batch_size: usize,
+    device: &candle::Device,
+    out: &mut ScoreWriter,
+    bar: &ProgressBar,
+) -> Result<()> {
+    for batch in Batcher::new(images, batch_size, device).eval_batches() {
+        let batch = batch?;
+        let scores = model.score(&batch.images)?;
+        for (k, &i) in batch.indices.iter().enumerate() {
+            let s: &Sample = &images.samples[i];
+            out.write(&ScoreRow {
+                path: s.rel_path.clone(),
+                split: split.unwrap_or(&s.split).to_string(),
+                group: s.group.clone(),
+                patient: s.patient.clone().unwrap_or_default(),
+                study: s.study.clone().unwrap_or_default(),
+                abnormal: s.label.as_u8() == 1,
+                values: scores
+                    .values
+                    .iter()
+                    .map(|column| column[k] as f64)
+                    .collect(),
+            })?;
+        }
+        bar.inc(batch.indices.len() as u64);
+    }
+    Ok(())
+}
+
+/// Scores the evaluation split `split` (default: `valid` for MURA, `test` for image folders) of
+/// `data` (default: the dataset the run trained on), and the run's calibration images, with the
+/// chosen weights of `run`, into `out_path`.
+pub fn score_run(
+    run: &Path,
+    data: Option<&Path>,
+    out_path: &Path,
+    split: Option<&str>,
+    which: WhichWeights,
+    device: &candle::Device,
+    batch_size: usize,
+) -> Result<ScoreSummary> {
+    let folder = RunFolder::new(run);
+    let (mut config, model, weights) = folder.load_model(which, device)?;
+    tracing::info!("scoring with {}", weights.display());
+    let calibration = load_training_data(&config, true)?.calibration;
+    if let Some(data) = data {
+        config.data.root = data.to_path_buf();
+    }
+    let spec = DatasetSpec {
+        format: config.data.format,
+        normal_class: config.data.normal_class.clone(),
+    };
+    let table = open_dataset(&config.data.root, &spec)?;
+    let split = split.map(String::from).unwrap_or_else(|| {
+        match config.data.format.resolve(&config.data.root) {
+            DatasetFormat::Mura => "valid".into(),
+            _ => "test".into(),
+        }
+    });
+    let available = table.splits();
+    let table = table.split(&split).groups(&config.data.parts);
+    if table.is_empty() {
+        return Err(TrainError::Config(format!(
+            "{}: no images in split {split:?} (splits found: {})",
+            config.data.root.display(),
+            available.join(", ")
+        ))
+        .into());
+    }
+    let options = LoadOptions {
+        preprocess: preprocess_of(&config),
+        cache_dir: config.data.cache_dir.clone(),
+        strict: config.data.strict,
+        progress: true,
+    };
+    let images = load_images(&table.samples, &options)?;
+    let names: Vec<&str> = model.statistics().iter().map(|s| s.name()).collect();
+    let mut out = ScoreWriter::create(out_path, &names)?;
+    let bar = ProgressBar::new((images.len() + calibration.len()) as u64).with_style(
+        ProgressStyle::with_template("scoring {bar:30} {pos}/{len} images  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    score_set(
+        model.as_ref(),
+        &calibration,
+        Some(CALIBRATION_SPLIT),
+        batch_size,
+        device,
+        &mut out,
+        &bar,
+    )?;
+    score_set(
+        model.as_ref(),
+        &images,
+        None,
+        batch_size,
+        device,
+        &mut out,
+        &bar,
+    )?;
+    bar.finish_and_clear();
+    out.finish()?;
+    Ok(ScoreSummary {
+        split,
+        images: images.len(),
+        calibration_images: calibration.len(),
+        weights,
+    })
+}
