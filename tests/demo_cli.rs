@@ -57,14 +57,16 @@ fn quick_demo(out: &Path) {
                 "{model}: metrics.json lacks {key}"
             );
         }
-        for stat in ["l1", "l2", "fm_d3", "fm_d4", "fm_e", "disc", "fused"] {
+        for stat in [
+            "l1", "l2", "fm_d3", "fm_d4", "fm_e", "disc", "fused", "fused_2s",
+        ] {
             let m = &metrics["image_level"][stat];
             assert!(
                 m["auroc"].is_number() && m["auroc_ci"].is_array() && m["ap"].is_number(),
                 "{model} {stat}: {m}"
             );
         }
-        assert_eq!(metrics["primary"]["statistic"], "fused");
+        assert_eq!(metrics["primary"]["statistic"], "fused_2s");
         assert!(
             metrics["n_abnormal"].as_u64().unwrap() > 0
                 && metrics["n_normal"].as_u64().unwrap() > 0

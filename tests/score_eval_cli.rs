@@ -103,7 +103,7 @@ fn score_then_eval_writes_every_output() {
         .arg(&eval)
         .arg("--run")
         .arg(run.path()));
-    assert!(stdout.contains("primary fused AUROC"), "{stdout}");
+    assert!(stdout.contains("primary fused_2s AUROC"), "{stdout}");
     // a headline the scores do not have is bad usage naming the file, not a silent substitute
     let typo = xray_gan()
         .arg("eval")

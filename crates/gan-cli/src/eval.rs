@@ -20,7 +20,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub run: Option<PathBuf>,
     /// The headline statistic, fixed before looking at results (default: the run's detector's
-    /// own score, `fused` for a detector whose paper has none or without --run).
+    /// own score; `fused_2s`, the fused two-sided statistic, for a detector whose paper has none or
+    /// without --run).
     #[arg(long)]
     pub primary: Option<String>,
     /// Quantile of calibration scores used as the unsupervised threshold.

@@ -7,6 +7,8 @@
 //!   [−1, 1], skipping and reporting unreadable files, and caches the result on disk.
 //! - [`hold_out_calibration`] sets aside normal validation studies; [`Batcher`] yields `(B,1,S,S)`
 //!   tensors, shuffled and augmented ([`Augmentation`]) per epoch from a seed.
+//! - [`read_manifest_flag`] reads a flag column of a dataset's `manifest.csv` (FracAtlas's
+//!   `hardware`).
 //! - [`synth`] writes synthetic radiographs in the MURA layout: the data of demos and tests.
 
 mod augment;
@@ -15,6 +17,7 @@ mod dataset;
 mod error;
 mod folder;
 mod loader;
+mod manifest;
 mod mura;
 mod preprocess;
 mod sample;
@@ -29,6 +32,7 @@ pub use folder::read_image_folder;
 pub use loader::{
     ImageSet, LoadOptions, LoadReport, load_images, remove_stale_temporaries, write_atomically,
 };
+pub use manifest::read_manifest_flag;
 pub use mura::{
     BODY_PARTS, Listing, MURA_DIR, MURA_SPLITS, find_mura_dir, looks_like_mura, read_mura,
 };

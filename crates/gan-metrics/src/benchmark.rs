@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::evaluate::{Metrics, StatisticMetrics};
+use crate::evaluate::{FUSED, FUSED_TWO_SIDED, Metrics, StatisticMetrics};
 use crate::report::{escape, img, num, page_start};
 
 /// One trained, scored and evaluated (model, seed).
@@ -216,15 +216,17 @@ impl Benchmark {
     /// `benchmark.md`: the headline per model, then model × statistic AUROC mean ± sd.
     pub fn to_markdown(&self) -> String {
         let mut out = String::from(
-            "| model | seeds | primary AUROC | best statistic (exploratory) | its AUROC | AP of best | study-level AUROC of best | training s |\n|---|---|---|---|---|---|---|---|\n",
+            "| model | seeds | primary AUROC | fused | fused_2s | best statistic (exploratory) | its AUROC | AP of best | study-level AUROC of best | training s |\n|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for m in &self.models {
             out.push_str(&format!(
-                "| {} | {} | {} ({}) | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} |\n",
                 m.model,
                 m.seeds.len(),
                 m.primary_auroc.show(),
                 m.primary,
+                self.shown(&m.model, FUSED, |r| &r.auroc),
+                self.shown(&m.model, FUSED_TWO_SIDED, |r| &r.auroc),
                 m.best,
                 m.best_auroc.show(),
                 self.shown(&m.model, &m.best, |r| &r.ap),
@@ -306,14 +308,16 @@ impl Benchmark {
         let mut html = page_start(title);
         html.push_str("<p class=\"note\">Each model trained once per seed on normal images only; AUROC as mean ± sd over seeds. \
             The primary statistic is fixed before labels are seen; the best one is chosen with the labels and is exploratory.</p>\n");
-        html.push_str("<table><tr><th>model</th><th>seeds</th><th>primary</th><th>AUROC</th><th>best (exploratory)</th><th>AUROC</th><th>AP</th><th>study-level AUROC</th><th>training s</th></tr>\n");
+        html.push_str("<table><tr><th>model</th><th>seeds</th><th>primary</th><th>AUROC</th><th>fused</th><th>fused_2s</th><th>best (exploratory)</th><th>AUROC</th><th>AP</th><th>study-level AUROC</th><th>training s</th></tr>\n");
         for m in &self.models {
             html.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                 escape(&m.model),
                 m.seeds.len(),
                 escape(&m.primary),
                 m.primary_auroc.show(),
+                self.shown(&m.model, FUSED, |r| &r.auroc),
+                self.shown(&m.model, FUSED_TWO_SIDED, |r| &r.auroc),
                 escape(&m.best),
                 m.best_auroc.show(),
                 self.shown(&m.model, &m.best, |r| &r.ap),
@@ -438,7 +442,9 @@ mod tests {
         assert_eq!(b.models[1].best_auroc.sd, None);
         let md = b.to_markdown();
         assert!(
-            md.contains("| a | 2 | 0.700 ± 0.141 (fused) | l1 | 0.800 ± 0.141 |"),
+            md.contains(
+                "| a | 2 | 0.700 ± 0.141 (fused) | 0.700 ± 0.141 | — | l1 | 0.800 ± 0.141 |"
+            ),
             "{md}"
         );
         assert!(md.contains("| latent | — | 0.750 |"), "{md}");

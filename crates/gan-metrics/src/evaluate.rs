@@ -13,8 +13,13 @@ use crate::roc::{RocPoint, auroc_delong, confidence_interval, roc_curve};
 use crate::scores::{CALIBRATION_SPLIT, ScoreRow, ScoreTable};
 use crate::threshold::{Confusion, quantile, sensitivity_at_specificity, youden};
 
-/// Name of the fused statistic.
+/// Name of the fused statistic: the mean of the statistics standardised on the calibration
+/// images, each taken as it runs (higher = more anomalous).
 pub const FUSED: &str = "fused";
+/// Name of the fused two-sided statistic: the mean of the two-sided versions |x − median| / MAD,
+/// so a statistic on which abnormal images score *lower* than normal ones adds to the fused score
+/// instead of cancelling the others.
+pub const FUSED_TWO_SIDED: &str = "fused_2s";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OperatingPoint {
@@ -108,8 +113,9 @@ fn mean_sd(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-/// Adds the fused statistic and the two-sided versions, both standardised on the calibration rows
-/// only (never on evaluation labels). Without calibration rows the table is returned as it is.
+/// Adds the fused statistic, the two-sided versions and their mean (the fused two-sided
+/// statistic), all standardised on the calibration rows only (never on evaluation labels).
+/// Without two calibration rows the table is returned as it is.
 pub fn with_derived_statistics(table: &ScoreTable) -> ScoreTable {
     let calib: Vec<&ScoreRow> = table
         .rows
@@ -135,6 +141,7 @@ pub fn with_derived_statistics(table: &ScoreTable) -> ScoreTable {
     out.statistics.push(FUSED.into());
     out.statistics
         .extend(table.statistics.iter().map(|s| format!("{s}_2s")));
+    out.statistics.push(FUSED_TWO_SIDED.into());
     for row in &mut out.rows {
         let base = row.values[..k].to_vec();
         let fused = base
@@ -144,11 +151,14 @@ pub fn with_derived_statistics(table: &ScoreTable) -> ScoreTable {
             .sum::<f64>()
             / k as f64;
         row.values.push(fused);
-        row.values.extend(
-            base.iter()
-                .zip(&robust)
-                .map(|(v, (med, mad))| (v - med).abs() / mad),
-        );
+        let two_sided: Vec<f64> = base
+            .iter()
+            .zip(&robust)
+            .map(|(v, (med, mad))| (v - med).abs() / mad)
+            .collect();
+        let fused_two_sided = two_sided.iter().sum::<f64>() / k as f64;
+        row.values.extend(two_sided);
+        row.values.push(fused_two_sided);
     }
     out
 }

@@ -24,6 +24,6 @@ pub mod threshold;
 
 pub use by_kind::{KindResult, auroc_by_kind};
 pub use error::{MetricsError, Result};
-pub use evaluate::{EvalOptions, FUSED, Metrics, StatisticMetrics, evaluate};
+pub use evaluate::{EvalOptions, FUSED, FUSED_TWO_SIDED, Metrics, StatisticMetrics, evaluate};
 pub use roc::{auroc, auroc_delong, roc_curve};
 pub use scores::{CALIBRATION_SPLIT, ScoreRow, ScoreTable, ScoreWriter, write_file};

@@ -57,7 +57,14 @@ fn metrics_cover_images_studies_groups_and_headlines() {
     );
     assert_eq!(
         metrics.statistics,
-        vec!["good", "reverse", "fused", "good_2s", "reverse_2s"]
+        vec![
+            "good",
+            "reverse",
+            "fused",
+            "good_2s",
+            "reverse_2s",
+            "fused_2s"
+        ]
     );
     // good: abnormal 3.0, 1.3, 2.5 vs normal 1.2, 1.4, 1.1 → 8 of 9 pairs ordered right
     let good = &metrics.image_level["good"];
@@ -108,6 +115,23 @@ fn fused_score_is_standardised_on_calibration_rows_only() {
     let again = with_derived_statistics(&relabelled);
     let values = |t: &ScoreTable| t.rows.iter().map(|r| r.values[fused]).collect::<Vec<_>>();
     assert_eq!(values(&derived), values(&again));
+}
+
+/// A statistic that runs the wrong way cancels the good one in the one-sided fused mean; in the
+/// fused two-sided statistic (the mean of |x − median| / MAD over the calibration rows) both add.
+#[test]
+fn fused_two_sided_adds_statistics_that_run_the_wrong_way() {
+    let (metrics, _) = evaluate(&table(), &EvalOptions::default());
+    let auroc = |s: &str| metrics.image_level[s].auroc.unwrap();
+    assert!(auroc("fused_2s") > auroc("fused") + 0.2, "{metrics:?}");
+    assert!(auroc("fused_2s") >= auroc("good"));
+    // it is the mean of the two-sided columns, row by row
+    let derived = with_derived_statistics(&table());
+    let at = |name: &str| derived.statistics.iter().position(|s| s == name).unwrap();
+    for r in &derived.rows {
+        let mean = (r.values[at("good_2s")] + r.values[at("reverse_2s")]) / 2.0;
+        assert!((r.values[at("fused_2s")] - mean).abs() < 1e-12);
+    }
 }
 
 #[test]

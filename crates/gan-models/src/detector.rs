@@ -92,6 +92,14 @@ pub const fn passes(player: &'static str, trained: f64, frozen: f64, forward: f6
 /// validation images, computed by evaluation).
 pub const FUSED: &str = "fused";
 
+/// The fused two-sided statistic, computed by evaluation: each statistic made two-sided against
+/// the normal validation images (|x − median| / MAD), then averaged. The primary of a detector
+/// whose paper gives no anomaly score: an abnormality moves an image's statistics away from
+/// where normal images put them, but a label-free rule cannot know in which direction (a cast
+/// or a dense bone can reconstruct *better* than normal anatomy), and the one-sided mean lets a
+/// statistic that runs the wrong way cancel one that runs the right way.
+pub const FUSED_TWO_SIDED: &str = "fused_2s";
+
 /// A detector's settings: a serde struct whose `Default` is its paper's values. Unknown keys are
 /// refused (`#[serde(deny_unknown_fields)]`), so a mistyped `--set` is an error, not ignored.
 pub trait Settings: Serialize + DeserializeOwned + Default + Clone + std::fmt::Debug {
@@ -153,8 +161,8 @@ pub trait Detector: Send + Sync {
 }
 
 impl dyn Detector {
-    /// The headline statistic: the paper's anomaly score, or [`FUSED`] where the paper has none
-    /// ([`crate::Register::PRIMARY`]).
+    /// The headline statistic: the paper's anomaly score, or [`FUSED_TWO_SIDED`] where the paper
+    /// has none ([`crate::Register::PRIMARY`]).
     pub fn primary_statistic(&self) -> &'static str {
         self.kind().registration().primary
     }

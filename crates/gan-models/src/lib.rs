@@ -37,13 +37,13 @@ pub mod training;
 pub use checkpoint::{Checkpoint, FORMAT, read_checkpoint, save_checkpoint};
 pub use config::ModelConfig;
 pub use detector::{
-    DRAW_EPSILON, DRAW_NOISE, DRAW_Z, Detector, FUSED, Passes, Settings, StepContext, StepLosses,
-    normal_tensor, passes,
+    DRAW_EPSILON, DRAW_NOISE, DRAW_Z, Detector, FUSED, FUSED_TWO_SIDED, Passes, Settings,
+    StepContext, StepLosses, normal_tensor, passes,
 };
 pub use device::{device_name, select_device};
 pub use error::{ModelError, Result};
 pub use networks::{Discriminator, Encoder, Generator};
 pub use optim::{Adam, OptimiserConfig};
-pub use player::{Player, is_trainable};
+pub use player::{Player, is_copied_not_averaged, is_trainable};
 pub use registry::{DetectorKind, REGISTRY, Register, Registration, registration};
 pub use statistics::{ScoreBatch, Statistic};

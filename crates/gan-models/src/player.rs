@@ -10,11 +10,26 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
 
 /// Suffixes of variables that are state, not parameters: no gradient, not optimised.
-const STATE_SUFFIXES: [&str; 4] = ["running_mean", "running_var", "sn_u", "sn_v"];
+const STATE_SUFFIXES: [&str; 5] = [
+    "running_mean",
+    "running_var",
+    "sn_u",
+    "sn_v",
+    "memory_queue",
+];
+
+/// Suffixes of state that a weight average copies from the live model instead of averaging:
+/// spectral-norm power-iteration vectors (unit vectors) and memory queues (stored features).
+const COPIED_SUFFIXES: [&str; 3] = ["sn_u", "sn_v", "memory_queue"];
 
 /// True for variables the optimiser trains.
 pub fn is_trainable(name: &str) -> bool {
     !STATE_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+/// True for variables that a moving average of the weights copies rather than averages.
+pub fn is_copied_not_averaged(name: &str) -> bool {
+    COPIED_SUFFIXES.iter().any(|s| name.ends_with(s))
 }
 
 #[derive(Clone)]

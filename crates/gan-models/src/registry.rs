@@ -21,7 +21,7 @@ pub trait Register: Detector + Sized + 'static {
     /// One line for listings.
     const SUMMARY: &'static str;
     /// The headline statistic, fixed before any label is seen: the paper's own anomaly score, or
-    /// [`crate::FUSED`] where the paper has none.
+    /// [`crate::FUSED_TWO_SIDED`] where the paper has none.
     const PRIMARY: &'static str;
     type Settings: Settings;
     /// Top-level keys of a `config.json` written before detectors had their own settings, each
@@ -300,7 +300,7 @@ mod tests {
             assert_eq!(detector.settings(), k.default_settings());
             let primary = k.registration().primary;
             assert!(
-                primary == crate::FUSED
+                primary == crate::FUSED_TWO_SIDED
                     || detector.statistics().iter().any(|s| s.name() == primary),
                 "{k}: primary {primary} is not one of its statistics"
             );

@@ -1,15 +1,16 @@
 //! The benchmark: every chosen detector trained with every seed on the same data, each cell
 //! scored and evaluated like a single run, then one table (`benchmark.md`, `benchmark.json`) of
-//! AUROC mean ± sd over seeds and one page (`benchmark.html`) with the ROC curves side by side.
+//! AUROC mean ± sd over seeds (also per abnormality kind, or with and without metal hardware
+//! where the dataset's manifest flags it) and one page (`benchmark.html`) with the ROC curves side by side.
 //! Resumable: a finished cell (its `cell.json`) is read back, an interrupted training resumes, and
 //! a cell trained with other settings is refused rather than mixed into the table.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use gan_data::find_mura_dir;
 use gan_data::synth::{AnomalyKind, AnomalyKinds, read_anomaly_kinds};
+use gan_data::{find_mura_dir, read_manifest_flag};
 use gan_metrics::benchmark::{Benchmark, BenchmarkCell, curve_aurocs, curve_label, summarise};
 use gan_metrics::plots::roc_png;
 use gan_metrics::{EvalOptions, KindResult, ScoreTable, auroc_by_kind, evaluate, write_file};
@@ -52,16 +53,53 @@ pub fn auroc_by_anomaly_kind(scores: &ScoreTable, kinds: &AnomalyKinds) -> Vec<K
     auroc_by_kind(scores, &names, &kind_of)
 }
 
-/// The abnormality kind of each image, where the data has `synth_anomalies.csv`.
-fn anomaly_kinds(data: &Path) -> Result<Option<AnomalyKinds>> {
-    let Ok(mura) = find_mura_dir(data) else {
-        return Ok(None);
-    };
-    let csv = mura.join("synth_anomalies.csv");
-    if !csv.is_file() {
-        return Ok(None);
+/// Subsets of the abnormal images whose AUROC (each against every normal image) a benchmark
+/// reports beside the overall one: the synthetic data's anomaly kinds (`synth_anomalies.csv`),
+/// or `hardware` and `no_hardware` for a dataset whose `manifest.csv` has a `hardware` column
+/// (FracAtlas: metal fixation is a shortcut to the fractured class there).
+struct AbnormalSubsets {
+    names: Vec<String>,
+    /// Relative path (as in `scores.csv`) → subset name.
+    of: HashMap<String, String>,
+}
+
+impl AbnormalSubsets {
+    fn read(data: &Path) -> Result<Option<AbnormalSubsets>> {
+        if let Ok(mura) = find_mura_dir(data) {
+            let csv = mura.join("synth_anomalies.csv");
+            if csv.is_file() {
+                let of = read_anomaly_kinds(&csv)?
+                    .into_iter()
+                    .filter_map(|(path, kind)| Some((path, kind?.name().to_string())))
+                    .collect();
+                let names = AnomalyKind::ALL.iter().map(|k| k.name().into()).collect();
+                return Ok(Some(AbnormalSubsets { names, of }));
+            }
+        }
+        let manifest = data.join("manifest.csv");
+        if manifest.is_file()
+            && let Some(flags) = read_manifest_flag(&manifest, "hardware")?
+        {
+            let of = flags
+                .into_iter()
+                .map(|(path, hardware)| {
+                    let subset = if hardware { "hardware" } else { "no_hardware" };
+                    (path, subset.to_string())
+                })
+                .collect();
+            let names = vec!["hardware".into(), "no_hardware".into()];
+            return Ok(Some(AbnormalSubsets { names, of }));
+        }
+        Ok(None)
     }
-    Ok(Some(read_anomaly_kinds(&csv)?))
+
+    fn auroc(&self, scores: &ScoreTable) -> BTreeMap<String, BTreeMap<String, Option<f64>>> {
+        let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        auroc_by_kind(scores, &names, &|path| self.of.get(path).cloned())
+            .into_iter()
+            .map(|k| (k.kind, k.auroc))
+            .collect()
+    }
 }
 
 /// A cell already trained with other settings (another `--epochs`, say) is an error naming the
@@ -103,7 +141,7 @@ fn refuse_other_settings(run: &Path, config: &TrainConfig) -> Result<()> {
 fn run_cell(
     config: &TrainConfig,
     dir: &Path,
-    kinds: Option<&AnomalyKinds>,
+    subsets: Option<&AbnormalSubsets>,
     device: &candle::Device,
 ) -> Result<BenchmarkCell> {
     let (kind, seed) = (config.kind, config.seed);
@@ -140,11 +178,8 @@ fn run_cell(
     )?;
     let train_seconds = started.elapsed().as_secs_f64();
     let metrics = score_and_evaluate(&run, dir, device)?;
-    let by_kind = match kinds {
-        Some(kinds) => auroc_by_anomaly_kind(&ScoreTable::read(&dir.join("scores.csv"))?, kinds)
-            .into_iter()
-            .map(|k| (k.kind, k.auroc))
-            .collect(),
+    let by_kind = match subsets {
+        Some(subsets) => subsets.auroc(&ScoreTable::read(&dir.join("scores.csv"))?),
         None => BTreeMap::new(),
     };
     let cell = BenchmarkCell {
@@ -182,13 +217,13 @@ pub fn run_benchmark(plan: &BenchmarkPlan, device: &candle::Device) -> Result<Be
         return Err(TrainError::Config("a benchmark needs a detector and a seed".into()).into());
     }
     std::fs::create_dir_all(&plan.out).map_err(io(&plan.out))?;
-    let kinds = anomaly_kinds(&plan.data)?;
+    let subsets = AbnormalSubsets::read(&plan.data)?;
     let (mut cells, mut scores) = (Vec::new(), Vec::new());
     for &kind in &plan.detectors {
         for seed in 0..plan.seeds {
             let dir = plan.out.join(kind.name()).join(format!("seed-{seed}"));
             let config = (plan.train_config)(kind, seed);
-            cells.push(run_cell(&config, &dir, kinds.as_ref(), device)?);
+            cells.push(run_cell(&config, &dir, subsets.as_ref(), device)?);
             scores.push(dir.join("scores.csv"));
         }
     }
@@ -210,4 +245,48 @@ pub fn run_benchmark(plan: &BenchmarkPlan, device: &candle::Device) -> Result<Be
         markdown,
         html: html_path,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gan_metrics::ScoreRow;
+
+    /// A folder dataset whose manifest flags hardware gets AUROC with and without it: here the
+    /// statistic finds exactly the hardware images, so it is perfect on them and at chance on
+    /// the others.
+    #[test]
+    fn a_manifest_hardware_column_splits_the_abnormal_images() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("manifest.csv"),
+            "path,class,hardware\nn1.png,NORMAL,0\nn2.png,NORMAL,0\na1.png,ABNORMAL,1\na2.png,ABNORMAL,0\n",
+        )
+        .unwrap();
+        let subsets = AbnormalSubsets::read(dir.path()).unwrap().unwrap();
+        let row = |path: &str, abnormal, value| ScoreRow {
+            path: path.into(),
+            split: "test".into(),
+            group: String::new(),
+            patient: String::new(),
+            study: String::new(),
+            abnormal,
+            values: vec![value],
+        };
+        let scores = ScoreTable {
+            statistics: vec!["l2".into()],
+            rows: vec![
+                row("n1.png", false, 1.0),
+                row("n2.png", false, 3.0),
+                row("a1.png", true, 9.0),
+                row("a2.png", true, 2.0),
+            ],
+        };
+        let auroc = subsets.auroc(&scores);
+        assert_eq!(auroc["hardware"]["l2"], Some(1.0));
+        assert_eq!(auroc["no_hardware"]["l2"], Some(0.5));
+        // without a manifest or synthetic data, no subsets
+        let empty = tempfile::tempdir().unwrap();
+        assert!(AbnormalSubsets::read(empty.path()).unwrap().is_none());
+    }
 }

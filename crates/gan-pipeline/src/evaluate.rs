@@ -9,7 +9,9 @@ use gan_data::{DatasetFormat, find_mura_dir, load_model_input};
 use gan_metrics::evaluate::with_derived_statistics;
 use gan_metrics::plots::{histograms_png, losses_png, pr_png, roc_png};
 use gan_metrics::report::{GalleryItem, ReportParts, render_html};
-use gan_metrics::{CALIBRATION_SPLIT, EvalOptions, FUSED, ScoreTable, evaluate, write_file};
+use gan_metrics::{
+    CALIBRATION_SPLIT, EvalOptions, FUSED, FUSED_TWO_SIDED, ScoreTable, evaluate, write_file,
+};
 use gan_models::{Detector, select_device};
 use gan_train::{RunFolder, TrainConfig, WhichWeights, preprocess_of};
 use image::{Rgb, RgbImage};
@@ -28,7 +30,7 @@ pub struct EvalSettings {
     /// primary statistic.
     pub run: Option<PathBuf>,
     /// The headline statistic, fixed before looking at results; `None`: the run's detector's
-    /// own ([`gan_models::Register::PRIMARY`]), or `fused` without a run.
+    /// own ([`gan_models::Register::PRIMARY`]), or `fused_2s` without a run.
     pub primary: Option<String>,
     /// Quantile of calibration scores used as the unsupervised threshold.
     pub calibration_quantile: f64,
@@ -59,17 +61,17 @@ impl EvalSettings {
                 let config = RunFolder::new(run).read_config()?;
                 Ok(config.kind.registration().primary.to_string())
             }
-            None => Ok(FUSED.to_string()),
+            None => Ok(FUSED_TWO_SIDED.to_string()),
         }
     }
 }
 
-/// The entries drawn in ROC/PR/histogram figures: the base statistics and the fused one (the
-/// two-sided versions would double the curves).
+/// The entries drawn in ROC/PR/histogram figures: the base statistics and the two fused ones
+/// (the two-sided versions of each statistic would double the curves).
 fn drawn_only<T: Clone>(per_statistic: &BTreeMap<String, T>) -> BTreeMap<String, T> {
     per_statistic
         .iter()
-        .filter(|(name, _)| !name.ends_with("_2s"))
+        .filter(|(name, _)| !name.ends_with("_2s") || *name == FUSED_TWO_SIDED)
         .map(|(name, v)| (name.clone(), v.clone()))
         .collect()
 }
@@ -96,14 +98,14 @@ pub fn evaluate_scores(args: &EvalSettings) -> Result<gan_metrics::Metrics> {
     let table = ScoreTable::read(&args.scores)?;
     let mut primary = args.primary_statistic()?;
     // a headline that is not among the scores is an error, not a silent substitute; only the
-    // fused statistic, which needs two normal validation images, falls back, saying so
+    // fused statistics, which need two normal validation images, fall back, saying so
     let known = with_derived_statistics(&table).statistics;
-    if primary == FUSED
+    if (primary == FUSED || primary == FUSED_TWO_SIDED)
         && !known.contains(&primary)
         && let Some(first) = table.statistics.first()
     {
         tracing::warn!(
-            "{}: fewer than two normal validation images, so no fused statistic: {first} is the primary",
+            "{}: fewer than two normal validation images, so no {primary} statistic: {first} is the primary",
             args.scores.display()
         );
         primary = first.clone();

@@ -14,6 +14,7 @@ mod tests {
     #[test]
     fn the_detectors_and_the_metrics_name_the_fused_statistic_alike() {
         assert_eq!(gan_models::FUSED, gan_metrics::FUSED);
+        assert_eq!(gan_models::FUSED_TWO_SIDED, gan_metrics::FUSED_TWO_SIDED);
     }
 }
 

@@ -2,15 +2,16 @@
 //! habit, decay 0.999): GAN weights swing from step to step, and so do the statistics computed
 //! with them; their average swings less.
 //!
-//! Parameters and BatchNorm statistics are averaged; spectral-norm vectors are copied from the
-//! live model (they are unit vectors of a power iteration, not something to average). The decay
+//! Parameters and BatchNorm statistics are averaged; spectral-norm vectors and memory queues are
+//! copied from the live model (unit vectors of a power iteration and stored features, not
+//! something to average). The decay
 //! warms up as `min(decay, (1 + n) / (10 + n))` after `n` updates, so early averages are not
 //! dominated by the random initialisation.
 
 use std::collections::HashMap;
 
 use candle::{Device, Tensor};
-use gan_models::Detector;
+use gan_models::{Detector, is_copied_not_averaged};
 
 use crate::error::Result;
 
@@ -23,10 +24,6 @@ pub struct WeightAverage {
     decay: f64,
     /// Updates so far (saved in checkpoints).
     pub updates: u64,
-}
-
-fn is_power_iteration_vector(name: &str) -> bool {
-    name.ends_with("sn_u") || name.ends_with("sn_v")
 }
 
 impl WeightAverage {
@@ -73,7 +70,7 @@ impl WeightAverage {
     pub fn update(&mut self, live: &dyn Detector) -> Result<()> {
         let d = self.current_decay();
         for (name, mine, theirs) in self.pairs(live) {
-            if is_power_iteration_vector(&name) {
+            if is_copied_not_averaged(&name) {
                 mine.set(theirs.as_tensor())?;
             } else {
                 let averaged = (mine.as_tensor().affine(d, 0.0)?
@@ -171,14 +168,14 @@ mod tests {
             .zip(&other)
         {
             for ((g, o), n) in got.iter().zip(old).zip(new) {
-                let want = if is_power_iteration_vector(name) {
+                let want = if is_copied_not_averaged(name) {
                     *n
                 } else {
                     0.1 * o + 0.9 * n
                 };
                 assert!((g - want).abs() < 1e-6, "{name}: {g} vs {want}");
             }
-            averaged += usize::from(!is_power_iteration_vector(name) && old != new);
+            averaged += usize::from(!is_copied_not_averaged(name) && old != new);
         }
         assert!(averaged > 10, "only {averaged} tensors differed");
         // late updates use the configured decay

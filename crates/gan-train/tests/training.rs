@@ -124,6 +124,8 @@ fn an_interrupted_and_resumed_run_equals_an_uninterrupted_one() {
         .with_assignments(&f_anogan.settings, &["gan_epochs=1".into()])
         .unwrap();
     resumed_equals_uninterrupted(f_anogan);
+    // SQUID's memory queue is state that every step rewrites: the checkpoint must carry it
+    resumed_equals_uninterrupted(config(kind("squid"), data.path(), 3));
 }
 
 /// One epoch, then a Ctrl-C in the middle of the second, then the rest, against all in one go.

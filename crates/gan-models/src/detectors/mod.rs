@@ -9,6 +9,7 @@ pub mod autoencoder;
 pub mod bigan;
 pub mod f_anogan;
 pub mod ganomaly;
+pub mod squid;
 
 /// Every detector xray-gan knows, in the order listings show them.
 pub static REGISTRY: &[Registration] = &[
@@ -17,4 +18,5 @@ pub static REGISTRY: &[Registration] = &[
     registration::<ganomaly::Ganomaly>(),
     registration::<f_anogan::FAnogan>(),
     registration::<autoencoder::Autoencoder>(),
+    registration::<squid::Squid>(),
 ];

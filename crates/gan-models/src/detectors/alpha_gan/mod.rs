@@ -1,6 +1,7 @@
 //! Alpha-GAN (Rosca et al. 2017): encoder with mean/sd heads, generator, image discriminator and
 //! code discriminator, each a player with its own variables. Its paper has no anomaly score: the
-//! seed experiment's statistics are all reported, and the fused one is primary.
+//! seed experiment's statistics are all reported, and the fused two-sided one is primary
+//! ([`crate::FUSED_TWO_SIDED`] says why).
 
 mod networks;
 mod step;
@@ -10,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::detector::{
-    Detector, FUSED, Passes, StepContext, StepLosses, counted, discriminator_flops, encoder_flops,
-    generator_flops, non_negative,
+    Detector, FUSED_TWO_SIDED, Passes, StepContext, StepLosses, counted, discriminator_flops,
+    encoder_flops, generator_flops, non_negative,
 };
 use crate::error::Result;
 use crate::networks::{Discriminator, Encoder, Generator};
@@ -67,7 +68,7 @@ impl Register for AlphaGan {
     const NAME: &'static str = "alpha-gan";
     const SUMMARY: &'static str =
         "encoder (mean, sd) + generator + image and code discriminators (Rosca et al. 2017)";
-    const PRIMARY: &'static str = FUSED;
+    const PRIMARY: &'static str = FUSED_TWO_SIDED;
     type Settings = AlphaGanSettings;
     const LEGACY_KEYS: &'static [(&'static str, &'static str)] =
         &[("reconstruction_weight", "reconstruction_weight")];

@@ -1,7 +1,7 @@
 //! BiGAN (Donahue et al. 2017; EGBAD, Zenati et al. 2018): encoder + generator + a joint
 //! discriminator of (image, code) pairs. BiGAN's paper has no anomaly score (EGBAD's, a
 //! reconstruction and a feature-matching residual, are both among the statistics here), so the
-//! fused statistic is primary.
+//! fused two-sided statistic is primary ([`crate::FUSED_TWO_SIDED`] says why).
 
 mod networks;
 mod step;
@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::detector::{
-    Detector, FUSED, Passes, StepContext, StepLosses, counted, encoder_flops, generator_flops,
+    Detector, FUSED_TWO_SIDED, Passes, StepContext, StepLosses, counted, encoder_flops,
+    generator_flops,
 };
 use crate::error::Result;
 use crate::networks::{Encoder, Generator};
@@ -50,7 +51,7 @@ impl Register for BiGan {
     const NAME: &'static str = "bigan";
     const SUMMARY: &'static str =
         "encoder + generator + joint (image, code) discriminator (Donahue et al. 2017)";
-    const PRIMARY: &'static str = FUSED;
+    const PRIMARY: &'static str = FUSED_TWO_SIDED;
     type Settings = BiGanSettings;
 
     fn build(config: &ModelConfig, _: BiGanSettings, device: &Device, seed: u64) -> Result<Self> {
