@@ -1,5 +1,6 @@
 //! End-to-end: `xray-gan demo --quick` through the real binary — every output file and the
-//! metrics.json schema; and (not reached yet, so ignored) an Alpha-GAN that beats chance clearly.
+//! metrics.json schema; and (not reached yet, so ignored) a leading detector whose primary
+//! statistic beats chance clearly.
 
 use std::path::Path;
 use std::process::Command;
@@ -24,7 +25,7 @@ fn quick_demo(out: &Path) {
         "{stdout}"
     );
     assert!(out.join("data/MURA-v1.1/synth_anomalies.csv").is_file());
-    for model in ["alpha-gan", "bigan"] {
+    for model in ["autoencoder", "alpha-gan", "bigan"] {
         let dir = out.join(model);
         for f in [
             "run/config.json",
@@ -57,16 +58,26 @@ fn quick_demo(out: &Path) {
                 "{model}: metrics.json lacks {key}"
             );
         }
-        for stat in [
-            "l1", "l2", "fm_d3", "fm_d4", "fm_e", "disc", "fused", "fused_2s",
-        ] {
+        let statistics: &[&str] = if model == "autoencoder" {
+            &["l2", "l1", "l1_top1", "dssim", "fused", "fused_2s"]
+        } else {
+            &[
+                "l1", "l2", "fm_d3", "fm_d4", "fm_e", "disc", "fused", "fused_2s",
+            ]
+        };
+        for stat in statistics {
             let m = &metrics["image_level"][stat];
             assert!(
                 m["auroc"].is_number() && m["auroc_ci"].is_array() && m["ap"].is_number(),
                 "{model} {stat}: {m}"
             );
         }
-        assert_eq!(metrics["primary"]["statistic"], "fused_2s");
+        let primary = if model == "autoencoder" {
+            "l2"
+        } else {
+            "fused_2s"
+        };
+        assert_eq!(metrics["primary"]["statistic"], primary);
         assert!(
             metrics["n_abnormal"].as_u64().unwrap() > 0
                 && metrics["n_normal"].as_u64().unwrap() > 0
@@ -74,7 +85,9 @@ fn quick_demo(out: &Path) {
     }
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("demo-summary.json")).unwrap()).unwrap();
-    assert_eq!(summary.as_array().unwrap().len(), 2);
+    // the autoencoder leads the summary
+    assert_eq!(summary.as_array().unwrap().len(), 3);
+    assert_eq!(summary[0]["model"], "autoencoder");
     assert_eq!(summary[0]["by_kind"].as_array().unwrap().len(), 4);
 }
 
@@ -86,17 +99,19 @@ fn quick_demo_runs_end_to_end() {
 
 #[test]
 // The quick demo has 43 normal and 40 abnormal validation images, so one statistic's AUROC has
-// a null standard deviation of about 0.064: one of 25 near-chance statistics passes 0.6 about as
-// often as not (measured best: 0.48 to 0.68; 0.62 with the weight average and SSIM statistics).
-// A pass would not show detection, so the test waits for a model that clears the bar clearly.
-#[ignore = "issue 6: the quick demo's Alpha-GAN does not beat chance reliably; run with --ignored"]
-fn quick_demo_alpha_gan_beats_chance() {
+// a null standard deviation of about 0.064; the assertion is on the primary statistic of the
+// detector the demo leads with (fixed before labels), not on the best of 25 near-chance ones.
+// Measured: the autoencoder's l2 gives 0.484 in the quick demo (0.549 ± 0.004 over three seeds
+// in the full benchmark), so the test waits for a detector that clears the bar.
+#[ignore = "issue 16: no detector's primary beats chance clearly on the quick demo (autoencoder l2 0.484); run with --ignored"]
+fn quick_demo_leading_detector_primary_beats_chance() {
     let out = tempfile::tempdir().unwrap();
     quick_demo(out.path());
-    let alpha: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(out.path().join("alpha-gan/eval/metrics.json")).unwrap(),
-    )
-    .unwrap();
-    let best = alpha["best"]["auroc"].as_f64().unwrap();
-    assert!(best > 0.6, "Alpha-GAN best AUROC {best}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("demo-summary.json")).unwrap())
+            .unwrap();
+    let leading = &summary[0];
+    assert_eq!(leading["model"], "autoencoder");
+    let primary = leading["metrics"]["primary"]["auroc"].as_f64().unwrap();
+    assert!(primary > 0.6, "autoencoder primary AUROC {primary}");
 }

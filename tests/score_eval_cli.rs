@@ -218,3 +218,86 @@ fn eval(scores: &std::path::Path, out: &std::path::Path) -> std::process::Output
         .output()
         .unwrap()
 }
+
+/// `predict` on a folder of images no label was given for: the threshold comes from the run
+/// (written by `train`), every statistic equals what `score` gives for the same image, an
+/// unreadable file is a counted skip, and the maps and the ranking page are written.
+#[test]
+fn predict_flags_new_images_at_the_runs_threshold_with_the_scores_of_score() {
+    let data = tempfile::tempdir().unwrap();
+    let run = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    trained_run(data.path(), run.path());
+    assert!(run.path().join("calibration_scores.csv").is_file());
+    let scores = out.path().join("scores.csv");
+    ok(xray_gan()
+        .arg("score")
+        .arg("--run")
+        .arg(run.path())
+        .arg("--out")
+        .arg(&scores));
+    let broken = out.path().join("extra");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("broken.png"), b"not a png").unwrap();
+    let predictions = out.path().join("predictions");
+    let stdout = ok(xray_gan()
+        .arg("predict")
+        .arg("--run")
+        .arg(run.path())
+        .arg("--out")
+        .arg(&predictions)
+        .arg("--maps")
+        .arg(data.path().join("MURA-v1.1/valid"))
+        .arg(&broken));
+    assert!(stdout.contains("1 skipped"), "{stdout}");
+
+    let read = |path: &Path| {
+        let mut reader = csv::Reader::from_path(path).unwrap();
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        let rows: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(String::from).collect())
+            .collect();
+        (header, rows)
+    };
+    let (score_header, score_rows) = read(&scores);
+    let (header, rows) = read(&predictions.join("predictions.csv"));
+    let statistics = &score_header[6..];
+    assert_eq!(&header[1..1 + statistics.len()], statistics);
+    assert_eq!(
+        &header[1 + statistics.len()..],
+        ["primary_statistic", "primary", "percentile", "flagged"]
+    );
+    let valid: Vec<&Vec<String>> = score_rows.iter().filter(|r| r[1] == "valid").collect();
+    assert!(!rows.is_empty());
+    assert_eq!(rows.len(), valid.len());
+    let mut flagged = 0;
+    for row in &rows {
+        let scored = valid
+            .iter()
+            .find(|r| row[0].ends_with(r[0].as_str()))
+            .unwrap_or_else(|| panic!("{} is not among the scored images", row[0]));
+        for (k, statistic) in statistics.iter().enumerate() {
+            let (a, b): (f64, f64) = (row[1 + k].parse().unwrap(), scored[6 + k].parse().unwrap());
+            assert!(
+                (a - b).abs() <= 1e-5 * b.abs().max(1e-3),
+                "{statistic}: predict {a}, score {b}"
+            );
+        }
+        let n = statistics.len();
+        assert_eq!(row[1 + n], "fused_2s");
+        let percentile: f64 = row[3 + n].parse().unwrap();
+        assert!((0.0..=100.0).contains(&percentile));
+        flagged += usize::from(row[4 + n] == "1");
+    }
+    // abnormal images are half of the valid split: some, not all, exceed the 95th percentile
+    // of the normal ones (at chance, about 5 % would)
+    assert!(flagged < rows.len(), "{flagged} of {}", rows.len());
+    let maps = std::fs::read_dir(predictions.join("maps")).unwrap().count();
+    assert_eq!(maps, rows.len());
+    let html = std::fs::read_to_string(predictions.join("predictions.html")).unwrap();
+    assert!(
+        html.contains("flagged") && html.contains("broken.png"),
+        "{html}"
+    );
+}

@@ -5,6 +5,7 @@ mod benchmark;
 mod demo;
 mod detectors;
 mod eval;
+mod predict;
 mod score;
 mod synth;
 mod train;
@@ -36,6 +37,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// Metrics, figures and an HTML report from scores.csv.
     Eval(eval::EvalArgs),
+    /// Score new images (files or folders, no labels) and flag them at the run's threshold.
+    Predict(predict::PredictArgs),
     /// The whole job on built-in synthetic radiographs: synth, train both models, score, evaluate.
     Demo(demo::DemoArgs),
     /// Train every detector with several seeds on one dataset, score, evaluate, compare.
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Detectors(args) => detectors::run(args),
         Command::Score(args) => score::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Predict(args) => predict::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Benchmark(args) => benchmark::run(args),
     };

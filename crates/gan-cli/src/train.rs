@@ -213,6 +213,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
             "continue with: xray-gan train --out {} --resume",
             args.out.display()
         );
+    } else {
+        // the threshold `predict` flags new images at travels with the run
+        let path = gan_pipeline::calibrate_run(&args.out, &device, config.batch_size.max(1))?;
+        println!(
+            "normal validation scores for predict's threshold: {}",
+            path.display()
+        );
     }
     Ok(())
 }

@@ -64,9 +64,9 @@ fn row(name: &str, m: &StatisticMetrics, marks: &str) -> String {
     )
 }
 
-/// The report as one HTML document.
-/// The start of a page (head, style, `<h1>`) shared by the report and the benchmark page.
-pub(crate) fn page_start(title: &str) -> String {
+/// The start of a page (head, style, `<h1>`) shared by the report, the benchmark page and the
+/// predictions page.
+pub fn page_start(title: &str) -> String {
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{0}</title><style>\
          body{{font-family:sans-serif;max-width:1250px;margin:2em auto;color:#222}}\
@@ -78,6 +78,7 @@ pub(crate) fn page_start(title: &str) -> String {
     )
 }
 
+/// The report as one HTML document.
 pub fn render_html(metrics: &Metrics, parts: &ReportParts) -> String {
     let mut html = page_start(&parts.title);
     for note in &parts.notes {

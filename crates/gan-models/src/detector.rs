@@ -160,6 +160,39 @@ pub trait Detector: Send + Sync {
     fn step_passes(&self) -> Vec<Passes>;
 }
 
+/// The [`Detector`] methods every detector writes alike, for a struct with `config`,
+/// `settings` and `players` fields and a `STATISTICS` constant, whose folder's `step.rs` has
+/// `train_step(&Self, optimisers, x, context)`: `kind`, `config`, `settings`, `players`,
+/// `statistics` and `train_step`. Used inside `impl Detector for …`.
+macro_rules! detector_parts {
+    () => {
+        fn kind(&self) -> $crate::registry::DetectorKind {
+            $crate::registry::DetectorKind::of::<Self>()
+        }
+        fn config(&self) -> &$crate::config::ModelConfig {
+            &self.config
+        }
+        fn settings(&self) -> serde_json::Value {
+            serde_json::to_value(&self.settings).unwrap_or_default()
+        }
+        fn players(&self) -> &[$crate::player::Player] {
+            &self.players
+        }
+        fn statistics(&self) -> &[$crate::statistics::Statistic] {
+            &Self::STATISTICS
+        }
+        fn train_step(
+            &self,
+            optimisers: &mut [$crate::optim::Adam],
+            x: &candle::Tensor,
+            context: &$crate::detector::StepContext,
+        ) -> $crate::error::Result<$crate::detector::StepLosses> {
+            Ok(step::train_step(self, optimisers, x, context)?)
+        }
+    };
+}
+pub(crate) use detector_parts;
+
 impl dyn Detector {
     /// The headline statistic: the paper's anomaly score, or [`FUSED_TWO_SIDED`] where the paper
     /// has none ([`crate::Register::PRIMARY`]).

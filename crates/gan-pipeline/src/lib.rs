@@ -7,6 +7,8 @@
 //!   the run's training curves, last sample sheet and the most and least anomalous images.
 //! - [`score_and_evaluate`]: both with the defaults, as the demo and the benchmark run them; the
 //!   primary statistic is the detector's own ([`gan_models::Register::PRIMARY`]).
+//! - [`predict`]: new images (no labels) to `predictions.csv`, maps and a ranking page, flagged at
+//!   a threshold stored with the run ([`calibrate_run`]).
 //! - [`run_benchmark`]: detectors × seeds trained, scored, evaluated and summarised, resumable.
 
 #[cfg(test)]
@@ -21,9 +23,12 @@ mod tests {
 mod benchmark;
 mod error;
 mod evaluate;
+mod maps;
+mod predict;
 mod score;
 
 pub use benchmark::{BenchmarkOutcome, BenchmarkPlan, auroc_by_anomaly_kind, run_benchmark};
 pub use error::{PipelineError, Result};
 pub use evaluate::{EvalSettings, evaluate_scores, score_and_evaluate};
+pub use predict::{CALIBRATION_SCORES, PredictSettings, PredictSummary, calibrate_run, predict};
 pub use score::{ScoreSummary, score_run};

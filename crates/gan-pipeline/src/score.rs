@@ -25,7 +25,7 @@ pub struct ScoreSummary {
 }
 
 /// Scores `images` in batches and writes one row per image.
-fn score_set(
+pub(crate) fn score_set(
     model: &dyn Detector,
     images: &ImageSet,
     split: Option<&str>,

@@ -3,19 +3,12 @@
 //! reconstruction error through the generic training loop.
 
 use candle::{Device, Tensor};
-use gan_data::{Augmentation, ImageSet};
 use gan_models::detectors::squid::{Squid, SquidSettings, split_patches, stitch_patches};
 use gan_models::{Adam, Detector, Register, StepContext, is_trainable};
-use gan_train::{TrainOptions, Trainer, calibration_l1, load_training_data, train};
+use gan_train::load_training_data;
 
 mod common;
-use common::{kind, weights};
-
-fn batch(images: &ImageSet, n: usize) -> Tensor {
-    let s = images.image_size();
-    let pixels: Vec<f32> = (0..n).flat_map(|i| images.image(i)).collect();
-    Tensor::from_vec(pixels, (n, 1, s, s), &Device::Cpu).unwrap()
-}
+use common::{first_images, kind, weights};
 
 /// A SQUID detector of the tiny shapes with its optimisers, outside the training loop.
 fn squid() -> (Squid, Vec<Adam>) {
@@ -96,7 +89,7 @@ fn a_step_writes_its_features_into_the_memory_queue_and_trains_every_other_netwo
             .all(|(n, _)| !n.ends_with("memory_queue"))
     );
     let before = weights(&model);
-    let x = batch(&images.calibration, 4);
+    let x = first_images(&images.calibration, 4);
     // step 0 trains the generator side too (critic_every = 2)
     let losses = model.train_step(&mut optimisers, &x, &context(0)).unwrap();
     assert_eq!(
@@ -158,23 +151,14 @@ fn a_step_writes_its_features_into_the_memory_queue_and_trains_every_other_netwo
 
 #[test]
 fn squid_lowers_its_reconstruction_error_and_scores_with_its_discriminator() {
-    let data = common::dataset(6);
     let run = tempfile::tempdir().unwrap();
-    let mut c = common::config(kind("squid"), data.path(), 12, 3);
-    c.optimiser.learning_rate = 1e-3;
-    c.weight_average = 0.0;
-    c.data.augmentation = Augmentation::none();
-    let images = load_training_data(&c, false).unwrap();
-    let trainer = Trainer::new(&c, &Device::Cpu).unwrap();
-    let before =
-        calibration_l1(trainer.model.as_ref(), &images.calibration, 8, &Device::Cpu).unwrap();
-    let summary = train(&c, run.path(), &Device::Cpu, &TrainOptions::default()).unwrap();
-    let after = summary.best_calibration_l1.unwrap();
+    let measured = common::train_and_measure_calibration_l1(kind("squid"), 12, run.path());
+    let (before, after) = (measured.before, measured.after);
     assert!(after < 0.5 * before, "calibration L1 {before} → {after}");
     let (_, model, _) = gan_train::RunFolder::new(run.path())
         .load_model(gan_train::WhichWeights::Best, &Device::Cpu)
         .unwrap();
-    let x = batch(&images.calibration, 4);
+    let x = first_images(&measured.images.calibration, 4);
     let scores = model.score(&x).unwrap();
     assert_eq!(model.primary_statistic(), "squid");
     assert_eq!(scores.statistics[0].name(), "squid");

@@ -80,3 +80,49 @@ pub fn player_weights(path: &Path, player: &str) -> Vec<Vec<f32>> {
         .map(|(_, v)| v.flatten_all().unwrap().to_vec1().unwrap())
         .collect()
 }
+
+/// The first `n` images of a set as a `(n, 1, S, S)` batch.
+pub fn first_images(images: &gan_data::ImageSet, n: usize) -> candle::Tensor {
+    let s = images.image_size();
+    let pixels: Vec<f32> = (0..n).flat_map(|i| images.image(i)).collect();
+    candle::Tensor::from_vec(pixels, (n, 1, s, s), &Device::Cpu).unwrap()
+}
+
+/// A tiny run trained by [`train_and_measure_calibration_l1`].
+pub struct MeasuredRun {
+    /// The synthetic data (kept while the run may resume).
+    pub data: tempfile::TempDir,
+    pub config: TrainConfig,
+    pub images: gan_train::TrainingData,
+    /// Normal-validation L1 of the initial weights and of the best epoch.
+    pub before: f64,
+    pub after: f64,
+}
+
+/// Trains `kind` on a fresh synthetic set for `epochs` into `run` (lr 1e-3, no augmentation, the
+/// last weights rather than their slow moving average), measuring its normal-validation L1
+/// before and after.
+pub fn train_and_measure_calibration_l1(
+    kind: DetectorKind,
+    epochs: u64,
+    run: &Path,
+) -> MeasuredRun {
+    let data = dataset(6);
+    let mut config = config(kind, data.path(), epochs, 3);
+    config.optimiser.learning_rate = 1e-3;
+    config.weight_average = 0.0;
+    config.data.augmentation = gan_data::Augmentation::none();
+    let images = gan_train::load_training_data(&config, false).unwrap();
+    let trainer = gan_train::Trainer::new(&config, &Device::Cpu).unwrap();
+    let before =
+        gan_train::calibration_l1(trainer.model.as_ref(), &images.calibration, 8, &Device::Cpu)
+            .unwrap();
+    let summary = gan_train::train(&config, run, &Device::Cpu, &Default::default()).unwrap();
+    MeasuredRun {
+        data,
+        config,
+        images,
+        before,
+        after: summary.best_calibration_l1.unwrap(),
+    }
+}

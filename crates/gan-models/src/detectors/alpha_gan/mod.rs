@@ -11,14 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::detector::{
-    Detector, FUSED_TWO_SIDED, Passes, StepContext, StepLosses, counted, discriminator_flops,
-    encoder_flops, generator_flops, non_negative,
+    Detector, FUSED_TWO_SIDED, Passes, counted, discriminator_flops, encoder_flops,
+    generator_flops, non_negative,
 };
 use crate::error::Result;
 use crate::networks::{Discriminator, Encoder, Generator};
-use crate::optim::Adam;
 use crate::player::Player;
-use crate::registry::{DetectorKind, Register};
+use crate::registry::Register;
 use crate::statistics::{
     ReconstructionPasses, ScoreBatch, Statistic, compute, none_of_its_own, reconstruction_error,
 };
@@ -100,30 +99,7 @@ impl Register for AlphaGan {
 }
 
 impl Detector for AlphaGan {
-    fn kind(&self) -> DetectorKind {
-        DetectorKind::of::<Self>()
-    }
-    fn config(&self) -> &ModelConfig {
-        &self.config
-    }
-    fn settings(&self) -> serde_json::Value {
-        serde_json::to_value(&self.settings).unwrap_or_default()
-    }
-    fn players(&self) -> &[Player] {
-        &self.players
-    }
-    fn statistics(&self) -> &[Statistic] {
-        &Self::STATISTICS
-    }
-
-    fn train_step(
-        &self,
-        optimisers: &mut [Adam],
-        x: &Tensor,
-        context: &StepContext,
-    ) -> Result<StepLosses> {
-        Ok(step::train_step(self, optimisers, x, context)?)
-    }
+    crate::detector::detector_parts!();
 
     fn score(&self, x: &Tensor) -> Result<ScoreBatch> {
         let passes =

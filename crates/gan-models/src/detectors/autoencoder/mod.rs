@@ -11,14 +11,11 @@ use candle::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
-use crate::detector::{
-    Detector, Passes, StepContext, StepLosses, encoder_flops, generator_flops, non_negative,
-};
+use crate::detector::{Detector, Passes, encoder_flops, generator_flops, non_negative};
 use crate::error::Result;
 use crate::networks::{Encoder, Generator};
-use crate::optim::Adam;
 use crate::player::Player;
-use crate::registry::{DetectorKind, Register};
+use crate::registry::Register;
 use crate::statistics::{
     ScoreBatch, ScoreInputs, Statistic, compute, none_of_its_own, reconstruction_error,
 };
@@ -121,30 +118,7 @@ impl Register for Autoencoder {
 }
 
 impl Detector for Autoencoder {
-    fn kind(&self) -> DetectorKind {
-        DetectorKind::of::<Self>()
-    }
-    fn config(&self) -> &ModelConfig {
-        &self.config
-    }
-    fn settings(&self) -> serde_json::Value {
-        serde_json::to_value(&self.settings).unwrap_or_default()
-    }
-    fn players(&self) -> &[Player] {
-        &self.players
-    }
-    fn statistics(&self) -> &[Statistic] {
-        &Self::STATISTICS
-    }
-
-    fn train_step(
-        &self,
-        optimisers: &mut [Adam],
-        x: &Tensor,
-        context: &StepContext,
-    ) -> Result<StepLosses> {
-        Ok(step::train_step(self, optimisers, x, context)?)
-    }
+    crate::detector::detector_parts!();
 
     fn score(&self, x: &Tensor) -> Result<ScoreBatch> {
         let reconstruction = self.reconstruct(x, false)?;

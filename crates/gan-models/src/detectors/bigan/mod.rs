@@ -10,15 +10,11 @@ use candle::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
-use crate::detector::{
-    Detector, FUSED_TWO_SIDED, Passes, StepContext, StepLosses, counted, encoder_flops,
-    generator_flops,
-};
+use crate::detector::{Detector, FUSED_TWO_SIDED, Passes, counted, encoder_flops, generator_flops};
 use crate::error::Result;
 use crate::networks::{Encoder, Generator};
-use crate::optim::Adam;
 use crate::player::Player;
-use crate::registry::{DetectorKind, Register};
+use crate::registry::Register;
 use crate::statistics::{
     ScoreBatch, ScoreInputs, Statistic, compute, none_of_its_own, reconstruction_error,
 };
@@ -36,6 +32,8 @@ impl crate::detector::Settings for BiGanSettings {}
 #[derive(Debug, Clone)]
 pub struct BiGan {
     pub config: ModelConfig,
+    /// Empty: BiGAN has no loss weights to set.
+    pub settings: BiGanSettings,
     pub encoder: Encoder,
     pub generator: Generator,
     pub discriminator: JointDiscriminator,
@@ -54,7 +52,12 @@ impl Register for BiGan {
     const PRIMARY: &'static str = FUSED_TWO_SIDED;
     type Settings = BiGanSettings;
 
-    fn build(config: &ModelConfig, _: BiGanSettings, device: &Device, seed: u64) -> Result<Self> {
+    fn build(
+        config: &ModelConfig,
+        settings: BiGanSettings,
+        device: &Device,
+        seed: u64,
+    ) -> Result<Self> {
         let players = [
             Player::new("encoder", device),
             Player::new("generator", device),
@@ -62,6 +65,7 @@ impl Register for BiGan {
         ];
         let model = BiGan {
             config: *config,
+            settings,
             encoder: Encoder::new(config, false, players[0].var_builder())?,
             generator: Generator::new(config, players[1].var_builder())?,
             discriminator: JointDiscriminator::new(config, players[2].var_builder())?,
@@ -73,30 +77,7 @@ impl Register for BiGan {
 }
 
 impl Detector for BiGan {
-    fn kind(&self) -> DetectorKind {
-        DetectorKind::of::<Self>()
-    }
-    fn config(&self) -> &ModelConfig {
-        &self.config
-    }
-    fn settings(&self) -> serde_json::Value {
-        serde_json::to_value(BiGanSettings::default()).unwrap_or_default()
-    }
-    fn players(&self) -> &[Player] {
-        &self.players
-    }
-    fn statistics(&self) -> &[Statistic] {
-        &Self::STATISTICS
-    }
-
-    fn train_step(
-        &self,
-        optimisers: &mut [Adam],
-        x: &Tensor,
-        context: &StepContext,
-    ) -> Result<StepLosses> {
-        Ok(step::train_step(self, optimisers, x, context)?)
-    }
+    crate::detector::detector_parts!();
 
     /// The joint discriminator judges (x, E(x)) and (x̂, E(x)): its features of both pairs give
     /// the feature-matching statistics, its logit of the first the realism one.

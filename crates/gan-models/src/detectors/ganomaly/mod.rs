@@ -11,14 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::detector::{
-    Detector, Passes, StepContext, StepLosses, discriminator_flops, encoder_flops, generator_flops,
-    non_negative,
+    Detector, Passes, discriminator_flops, encoder_flops, generator_flops, non_negative,
 };
 use crate::error::Result;
 use crate::networks::{Discriminator, Encoder, Generator};
-use crate::optim::{Adam, OptimiserConfig};
+use crate::optim::OptimiserConfig;
 use crate::player::Player;
-use crate::registry::{DetectorKind, Register};
+use crate::registry::Register;
 use crate::statistics::{
     ReconstructionPasses, ScoreBatch, Statistic, column, compute, per_item_mean_squared,
     reconstruction_error,
@@ -151,30 +150,7 @@ impl Register for Ganomaly {
 }
 
 impl Detector for Ganomaly {
-    fn kind(&self) -> DetectorKind {
-        DetectorKind::of::<Self>()
-    }
-    fn config(&self) -> &ModelConfig {
-        &self.config
-    }
-    fn settings(&self) -> serde_json::Value {
-        serde_json::to_value(&self.settings).unwrap_or_default()
-    }
-    fn players(&self) -> &[Player] {
-        &self.players
-    }
-    fn statistics(&self) -> &[Statistic] {
-        &Self::STATISTICS
-    }
-
-    fn train_step(
-        &self,
-        optimisers: &mut [Adam],
-        x: &Tensor,
-        context: &StepContext,
-    ) -> Result<StepLosses> {
-        Ok(step::train_step(self, optimisers, x, context)?)
-    }
+    crate::detector::detector_parts!();
 
     /// All statistics of a batch, in eval mode; `latent` = mean (E(x) − E′(x̂))².
     fn score(&self, x: &Tensor) -> Result<ScoreBatch> {

@@ -24,14 +24,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::blocks::per_item_mean;
 use crate::config::ModelConfig;
-use crate::detector::{
-    Detector, Passes, StepContext, StepLosses, counted, discriminator_flops, non_negative,
-};
+use crate::detector::{Detector, Passes, StepContext, counted, discriminator_flops, non_negative};
 use crate::error::{ModelError, Result};
 use crate::networks::Discriminator;
-use crate::optim::{Adam, OptimiserConfig};
+use crate::optim::OptimiserConfig;
 use crate::player::Player;
-use crate::registry::{DetectorKind, Register};
+use crate::registry::Register;
 use crate::statistics::{ScoreBatch, ScoreInputs, Statistic, column, compute};
 
 pub use networks::{
@@ -275,30 +273,7 @@ impl Register for Squid {
 }
 
 impl Detector for Squid {
-    fn kind(&self) -> DetectorKind {
-        DetectorKind::of::<Self>()
-    }
-    fn config(&self) -> &ModelConfig {
-        &self.config
-    }
-    fn settings(&self) -> serde_json::Value {
-        serde_json::to_value(&self.settings).unwrap_or_default()
-    }
-    fn players(&self) -> &[Player] {
-        &self.players
-    }
-    fn statistics(&self) -> &[Statistic] {
-        &Self::STATISTICS
-    }
-
-    fn train_step(
-        &self,
-        optimisers: &mut [Adam],
-        x: &Tensor,
-        context: &StepContext,
-    ) -> Result<StepLosses> {
-        Ok(step::train_step(self, optimisers, x, context)?)
-    }
+    crate::detector::detector_parts!();
 
     fn score(&self, x: &Tensor) -> Result<ScoreBatch> {
         let reconstruction = self.reconstruct(x)?;
