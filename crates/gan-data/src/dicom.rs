@@ -1,5 +1,5 @@
 //! DICOM radiographs: the first frame of a DICOM file as greyscale in [0, 1] (through dicom-rs),
-//! and recognising DICOM files by their content.
+//! recognising DICOM files by their content, and writing synthetic CR images as DICOM.
 //!
 //! The grey levels are the ones a viewer shows: the Modality LUT (Rescale Slope/Intercept), then the
 //! first VOI LUT of the file, else its first Window Center/Width, else the min–max of the frame;
@@ -8,14 +8,15 @@
 use std::io::Read;
 use std::path::Path;
 
-use dicom_core::Tag;
-use dicom_dictionary_std::tags;
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::{tags, uids};
 use dicom_object::file::ReadPreamble;
-use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject, OpenFileOptions};
 use dicom_pixeldata::{
     DecodedPixelData, PhotometricInterpretation, PixelDecoder, VoiLutFunction, WindowLevelTransform,
 };
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
+use sha2::{Digest, Sha256};
 
 use crate::error::{DataError, Result};
 use crate::preprocess::GreyImage;
@@ -282,4 +283,117 @@ fn with_causes(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     message
+}
+
+/// Writes `pixels` (row-major, `width`×`height`, each below 2^`bits_stored`) as a single-frame
+/// CR image in Explicit VR Little Endian: MONOCHROME1 when `monochrome1` (the stored values are
+/// then written as given: the caller stores the inverted image), with `window` as its Window
+/// Center/Width when given. The study, series and instance UIDs are derived from the path, so the
+/// same path always gets the same UIDs and images of one folder share a study.
+pub fn write_dicom(
+    path: &Path,
+    pixels: &[u16],
+    width: u32,
+    height: u32,
+    bits_stored: u16,
+    monochrome1: bool,
+    window: Option<(f64, f64)>,
+) -> Result<()> {
+    let (Ok(rows), Ok(columns)) = (u16::try_from(height), u16::try_from(width)) else {
+        return Err(DataError::Config(format!(
+            "{}: a DICOM image is at most 65535x65535 pixels, not {width}x{height}",
+            path.display()
+        )));
+    };
+    if rows == 0 || columns == 0 || pixels.len() != width as usize * height as usize {
+        return Err(DataError::Config(format!(
+            "{}: {} pixels do not make a {width}x{height} image",
+            path.display(),
+            pixels.len()
+        )));
+    }
+    if !(1..=16).contains(&bits_stored) || pixels.iter().any(|&p| u32::from(p) >> bits_stored != 0)
+    {
+        return Err(DataError::Config(format!(
+            "{}: pixel values must fit in {bits_stored} stored bits (1 to 16)",
+            path.display()
+        )));
+    }
+    if let Some((center, width)) = window
+        && !(center.is_finite() && width.is_finite() && width >= 1.0)
+    {
+        return Err(DataError::Config(format!(
+            "{}: window center {center} and width {width} must be finite, the width at least 1",
+            path.display()
+        )));
+    }
+    let folder = path.parent().unwrap_or(Path::new(""));
+    let study = uid_from("study", folder);
+    let series = uid_from("series", folder);
+    let instance = uid_from("instance", path);
+    let photometric = if monochrome1 {
+        "MONOCHROME1"
+    } else {
+        "MONOCHROME2"
+    };
+    let text = |tag, vr, value: &str| DataElement::new(tag, vr, PrimitiveValue::from(value));
+    let short = |tag, value: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(value));
+    let mut object = InMemDicomObject::from_element_iter([
+        text(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            uids::COMPUTED_RADIOGRAPHY_IMAGE_STORAGE,
+        ),
+        text(tags::SOP_INSTANCE_UID, VR::UI, &instance),
+        text(tags::STUDY_INSTANCE_UID, VR::UI, &study),
+        text(tags::SERIES_INSTANCE_UID, VR::UI, &series),
+        text(tags::MODALITY, VR::CS, "CR"),
+        text(tags::PATIENT_NAME, VR::PN, "SYNTHETIC"),
+        text(tags::PATIENT_ID, VR::LO, "SYNTHETIC"),
+        short(tags::SAMPLES_PER_PIXEL, 1),
+        text(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, photometric),
+        short(tags::ROWS, rows),
+        short(tags::COLUMNS, columns),
+        short(tags::BITS_ALLOCATED, 16),
+        short(tags::BITS_STORED, bits_stored),
+        short(tags::HIGH_BIT, bits_stored - 1),
+        short(tags::PIXEL_REPRESENTATION, 0),
+        DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OW,
+            PrimitiveValue::U16(pixels.iter().copied().collect()),
+        ),
+    ]);
+    if let Some((center, width)) = window {
+        object.put(text(tags::WINDOW_CENTER, VR::DS, &decimal_string(center)));
+        object.put(text(tags::WINDOW_WIDTH, VR::DS, &decimal_string(width)));
+    }
+    let write_error = |message: String| DataError::io(path, std::io::Error::other(message));
+    let file = object
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
+        .map_err(|e| write_error(with_causes(&e)))?;
+    let mut bytes = Vec::new();
+    file.write_all(&mut bytes)
+        .map_err(|e| write_error(with_causes(&e)))?;
+    std::fs::write(path, bytes).map_err(|e| DataError::io(path, e))
+}
+
+/// A Decimal String (DS, at most 16 characters): six decimals at most, trailing zeros dropped.
+fn decimal_string(value: f64) -> String {
+    let fixed = format!("{value:.6}");
+    let trimmed = fixed.trim_end_matches('0').trim_end_matches('.');
+    trimmed.chars().take(16).collect()
+}
+
+/// A UID under the `2.25` root (a UUID as a decimal number, PS3.5 §B.2): 128 bits of the SHA-256
+/// of `role` and `path`.
+fn uid_from(role: &str, path: &Path) -> String {
+    let digest = Sha256::new()
+        .chain_update(role.as_bytes())
+        .chain_update([0])
+        .chain_update(path.as_os_str().as_encoded_bytes())
+        .finalize();
+    let mut high = [0u8; 16];
+    high.copy_from_slice(&digest[..16]);
+    format!("2.25.{}", u128::from_be_bytes(high))
 }

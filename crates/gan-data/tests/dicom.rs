@@ -1,5 +1,5 @@
 //! DICOM input: pydicom's test files decoded as pydicom decodes them, recognised by content in
-//! folder walks, and refused with a clear error when broken.
+//! folder walks, refused with a clear error when broken, and written back by `write_dicom`.
 //!
 //! The expected numbers come from `tests/fixtures/dicom/reference.py` (pydicom 3.0.2 with numpy,
 //! pylibjpeg, pylibjpeg-libjpeg, pylibjpeg-openjpeg), run in that folder. Its rule, in pydicom:
@@ -37,7 +37,7 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 use gan_data::{
     DataError, GreyImage, LoadOptions, decode_grey, decode_grey_bytes, has_dicom_preamble,
-    load_images, read_image_folder,
+    load_images, read_image_folder, write_dicom,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -459,4 +459,40 @@ fn mura_walk_finds_extension_less_dicom() {
     let views: Vec<_> = table.samples.iter().map(|s| s.view.as_str()).collect();
     assert!(views.contains(&"image2"), "{views:?}");
     assert_eq!(table.len(), 3);
+}
+
+#[test]
+fn written_dicom_round_trips_through_the_decoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("study1/image1.dcm");
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    // a 12-bit ramp, 7 wide and 3 high: values 0, 100, ..., 2000
+    let pixels: Vec<u16> = (0..21).map(|i| i * 100).collect();
+    write_dicom(&path, &pixels, 7, 3, 12, false, None).unwrap();
+    let bytes = fs::read(&path).unwrap();
+    assert!(has_dicom_preamble(&bytes));
+    let image = decode_grey(&path, u64::MAX).unwrap();
+    assert_eq!(image.dimensions(), (7, 3));
+    // no window: min-max, so value v is v / 2000
+    for (i, v) in image.as_raw().iter().enumerate() {
+        assert!((v - i as f32 / 20.0).abs() < 1e-6, "{i}: {v}");
+    }
+
+    // MONOCHROME1 with a window 1000/1001: LINEAR maps 500..=1500 onto 0..=1, then inverts
+    write_dicom(&path, &pixels, 7, 3, 12, true, Some((1000.5, 1001.0))).unwrap();
+    let image = decode_grey(&path, u64::MAX).unwrap();
+    let grey = |i: u32| image.get_pixel(i % 7, i / 7).0[0];
+    assert_eq!(grey(0), 1.0); // 0, below the window, is white once inverted
+    assert!((grey(10) - 0.5).abs() < 1e-6, "{}", grey(10)); // 1000
+    assert_eq!(grey(20), 0.0); // 2000
+
+    // the same path gets the same UIDs, so the same bytes
+    write_dicom(&path, &pixels, 7, 3, 12, true, Some((1000.5, 1001.0))).unwrap();
+    let again = fs::read(&path).unwrap();
+    write_dicom(&path, &pixels, 7, 3, 12, true, Some((1000.5, 1001.0))).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), again);
+
+    // values must fit the stored bits, and fill the image
+    assert!(write_dicom(&path, &[4096], 1, 1, 12, false, None).is_err());
+    assert!(write_dicom(&path, &pixels, 7, 2, 12, false, None).is_err());
 }
