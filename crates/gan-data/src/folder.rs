@@ -1,4 +1,5 @@
-//! Image folders: `ROOT/<split>/<class>/*.{png,jpg,jpeg}`, one class named as the normal one.
+//! Image folders: `ROOT/<split>/<class>/*.{png,jpg,jpeg,dcm,dicom}` and DICOM files of any name, one
+//! class named as the normal one.
 
 use std::path::Path;
 
@@ -7,7 +8,8 @@ use crate::mura::{image_or_skip, sorted_entries};
 use crate::sample::{Label, Sample, SampleTable, relative};
 
 /// Reads every image under `root/<split>/<class>/`. Images of `normal_class` are labelled normal,
-/// every other class abnormal. Files without an image extension are skipped and listed.
+/// every other class abnormal. Files that are neither named as images nor DICOM by content are
+/// skipped and listed.
 pub fn read_image_folder(root: &Path, normal_class: &str) -> Result<SampleTable> {
     if !root.is_dir() {
         return Err(DataError::layout(root, "no such folder"));

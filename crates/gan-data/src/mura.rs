@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::dicom::{file_has_dicom_preamble, has_dicom_extension};
 use crate::error::{DataError, Result};
 use crate::sample::{Label, Sample, SampleTable, Skipped, relative};
 
@@ -275,14 +276,17 @@ pub(crate) fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// An entry of a study or class folder as an image to read, or `None`: a folder is passed over,
-/// anything else is added to `skipped` with its reason. Walks have a fixed depth, so a symbolic
-/// link that loops cannot recurse: it, a dangling link and special files are skipped and counted.
+/// anything else is added to `skipped` with its reason. A file is an image by its extension
+/// (`.png`, `.jpg`, `.jpeg`, `.dcm`, `.dicom`) or, whatever its name, by a DICOM preamble (its
+/// first 132 bytes are read): PACS exports are often named by UID (`1.2.840.…`) or carry no
+/// extension. Walks have a fixed depth, so a symbolic link that loops cannot recurse: it, a
+/// dangling link and special files are skipped and counted.
 pub(crate) fn image_or_skip(entry: PathBuf, skipped: &mut Vec<Skipped>) -> Option<PathBuf> {
     let reason = if entry.is_file() {
-        if has_image_extension(&entry) {
+        if has_image_extension(&entry) || file_has_dicom_preamble(&entry) {
             return Some(entry);
         }
-        "not a .png/.jpg/.jpeg file"
+        "not a .png/.jpg/.jpeg/.dcm file or DICOM"
     } else if entry.is_dir() {
         return None;
     } else {
@@ -295,11 +299,13 @@ pub(crate) fn image_or_skip(entry: PathBuf, skipped: &mut Vec<Skipped>) -> Optio
     None
 }
 
-/// True for `.png`, `.jpg` and `.jpeg`, in any case.
+/// True for `.png`, `.jpg`, `.jpeg`, `.dcm` and `.dicom`, in any case.
 fn has_image_extension(path: &Path) -> bool {
-    path.extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .is_some_and(|e| matches!(e.as_str(), "png" | "jpg" | "jpeg"))
+    has_dicom_extension(path)
+        || path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .is_some_and(|e| matches!(e.as_str(), "png" | "jpg" | "jpeg"))
 }
 
 fn walk_split(

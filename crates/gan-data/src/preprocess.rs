@@ -1,10 +1,12 @@
-//! Decoding and preprocessing: any PNG/JPEG (8/16-bit grey, RGB) to an S×S luma image in [−1, 1].
+//! Decoding and preprocessing: any PNG/JPEG (8/16-bit grey, RGB) or DICOM file to an S×S luma image
+//! in [−1, 1].
 
 use std::path::Path;
 
 use image::{ImageBuffer, ImageReader, Luma};
 use serde::{Deserialize, Serialize};
 
+use crate::dicom::{decode_dicom, has_dicom_extension, has_dicom_preamble};
 use crate::error::{DataError, Result};
 
 /// How a non-square image is made square.
@@ -44,6 +46,9 @@ pub type GreyImage = ImageBuffer<Luma<f32>, Vec<f32>>;
 
 /// Reads the file at `path` as greyscale in [0, 1]: 16-bit stays 16-bit precise, RGB becomes luma
 /// (Rec. 709 weights, as the `image` crate computes it). Refuses images above `max_pixels`.
+/// A DICOM file (recognised by its `DICM` preamble, or named `.dcm`/`.dicom`) gives its first frame
+/// as a viewer shows it: rescaled, then through its VOI LUT or window (else min–max), MONOCHROME1
+/// inverted.
 pub fn decode_grey(path: &Path, max_pixels: u64) -> Result<GreyImage> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     decode_grey_bytes(&bytes, path, max_pixels)
@@ -60,6 +65,9 @@ pub fn decode_grey_bytes(bytes: &[u8], path: &Path, max_pixels: u64) -> Result<G
             path: path.to_path_buf(),
             message: "file is empty".into(),
         });
+    }
+    if has_dicom_preamble(bytes) || has_dicom_extension(path) {
+        return decode_dicom(bytes, path, max_pixels);
     }
     let reader = || {
         ImageReader::new(std::io::Cursor::new(bytes))
