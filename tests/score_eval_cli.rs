@@ -19,9 +19,14 @@ fn ok(command: &mut Command) -> String {
 }
 
 fn trained_run(data: &Path, run: &Path) {
+    trained_run_in(data, run, "png");
+}
+
+/// Synthetic data in `format` (png or dicom), and a tiny BiGAN trained on it.
+fn trained_run_in(data: &Path, run: &Path, format: &str) {
     ok(xray_gan()
+        .args(["synth", "--format", format])
         .args([
-            "synth",
             "--seed",
             "5",
             "--studies-per-part",
@@ -300,4 +305,68 @@ fn predict_flags_new_images_at_the_runs_threshold_with_the_scores_of_score() {
         html.contains("flagged") && html.contains("broken.png"),
         "{html}"
     );
+}
+
+/// A dataset stored as DICOM (CR, 12-bit, windowed, some MONOCHROME1) trains, scores and
+/// predicts like PNG, and a DICOM file without an extension, as PACS exports name them, is found
+/// by its preamble.
+#[test]
+fn a_dicom_dataset_trains_scores_and_predicts() {
+    let data = tempfile::tempdir().unwrap();
+    let run = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    trained_run_in(data.path(), run.path(), "dicom");
+    let scores = out.path().join("scores.csv");
+    ok(xray_gan()
+        .arg("score")
+        .arg("--run")
+        .arg(run.path())
+        .arg("--out")
+        .arg(&scores));
+    let text = std::fs::read_to_string(&scores).unwrap();
+    assert!(text.lines().skip(1).all(|l| l.contains(".dcm,")), "{text}");
+    assert!(text.lines().count() > 10);
+    // one file renamed as a PACS would export it: no extension
+    let study = std::fs::read_dir(data.path().join("MURA-v1.1/valid/XR_HAND"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let dcm = walk_first_dcm(&study);
+    let new = out.path().join("new");
+    std::fs::create_dir_all(&new).unwrap();
+    std::fs::copy(&dcm, new.join("1.2.840.113619.2.55.3")).unwrap();
+    std::fs::copy(&dcm, new.join("IMG0001")).unwrap();
+    let stdout = ok(xray_gan()
+        .arg("predict")
+        .arg("--run")
+        .arg(run.path())
+        .arg("--out")
+        .arg(out.path().join("p"))
+        .arg(&new));
+    assert!(stdout.starts_with("2 images scored"), "{stdout}");
+    let predictions = std::fs::read_to_string(out.path().join("p/predictions.csv")).unwrap();
+    let rows: Vec<&str> = predictions.lines().skip(1).collect();
+    // the same file twice: the same scores
+    let values = |row: &str| row.split(',').skip(1).map(String::from).collect::<Vec<_>>();
+    assert_eq!(values(rows[0]), values(rows[1]));
+}
+
+fn walk_first_dcm(dir: &Path) -> std::path::PathBuf {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for e in entries {
+        if e.is_dir() {
+            return walk_first_dcm(&e);
+        }
+        if e.extension().is_some_and(|x| x == "dcm") {
+            return e;
+        }
+    }
+    panic!("no .dcm under {}", dir.display());
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use gan_data::synth::{SynthConfig, write_synthetic_mura};
+use gan_data::synth::{SynthConfig, SynthFormat, write_synthetic_mura};
 use gan_data::{Label, Listing, read_mura};
 
 #[derive(Debug, Args)]
@@ -24,6 +24,9 @@ pub struct SynthArgs {
     /// Image height in pixels.
     #[arg(long, default_value_t = 256)]
     size: u32,
+    /// File format: PNG, or DICOM as a PACS exports it (CR, 12-bit, windowed, some MONOCHROME1).
+    #[arg(long, value_enum, default_value = "png")]
+    format: SynthFormat,
 }
 
 pub fn run(args: SynthArgs) -> Result<()> {
@@ -32,6 +35,7 @@ pub fn run(args: SynthArgs) -> Result<()> {
         studies_per_part: args.studies_per_part,
         parts: args.parts,
         size: args.size,
+        format: args.format,
         ..Default::default()
     };
     let summary = write_synthetic_mura(&args.out, &config, true)?;

@@ -38,7 +38,8 @@ pub use loader::{
 };
 pub use manifest::read_manifest_flag;
 pub use mura::{
-    BODY_PARTS, Listing, MURA_DIR, MURA_SPLITS, find_mura_dir, looks_like_mura, read_mura,
+    BODY_PARTS, Listing, MURA_DIR, MURA_SPLITS, find_mura_dir, is_image_file, looks_like_mura,
+    read_mura,
 };
 pub use preprocess::{
     Fit, GreyImage, Preprocess, decode_grey, decode_grey_bytes, load_model_input, to_model_input,

@@ -283,7 +283,7 @@ pub(crate) fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
 /// dangling link and special files are skipped and counted.
 pub(crate) fn image_or_skip(entry: PathBuf, skipped: &mut Vec<Skipped>) -> Option<PathBuf> {
     let reason = if entry.is_file() {
-        if has_image_extension(&entry) || file_has_dicom_preamble(&entry) {
+        if is_image_file(&entry) {
             return Some(entry);
         }
         "not a .png/.jpg/.jpeg/.dcm file or DICOM"
@@ -297,6 +297,12 @@ pub(crate) fn image_or_skip(entry: PathBuf, skipped: &mut Vec<Skipped>) -> Optio
         reason: reason.into(),
     });
     None
+}
+
+/// True for a file xray-gan reads as an image: by its extension (`.png`, `.jpg`, `.jpeg`, `.dcm`,
+/// `.dicom`, any case) or, whatever its name, by a DICOM preamble in its first 132 bytes.
+pub fn is_image_file(path: &Path) -> bool {
+    has_image_extension(path) || file_has_dicom_preamble(path)
 }
 
 /// True for `.png`, `.jpg`, `.jpeg`, `.dcm` and `.dicom`, in any case.

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use gan_data::synth::{
-    AnomalyKind, SynthConfig, read_anomaly_kinds, render_example, write_synthetic_mura,
+    AnomalyKind, SynthConfig, SynthFormat, read_anomaly_kinds, render_example, write_synthetic_mura,
 };
-use gan_data::{BODY_PARTS, Label};
+use gan_data::{BODY_PARTS, Label, decode_grey, has_dicom_preamble};
 
 #[test]
 fn abnormality_sizes_are_realistic() {
@@ -147,4 +147,43 @@ fn refuses_to_overwrite_and_rejects_bad_settings() {
     assert!(err.contains("knee"), "{err}");
     let bad = SynthConfig { size: 8, ..config };
     assert!(write_synthetic_mura(tempfile::tempdir().unwrap().path(), &bad, false).is_err());
+}
+
+/// The DICOM version of the synthetic data decodes to the PNG version's pixels (12 bits stored,
+/// windowed back to within half a grey level), MONOCHROME1 studies included.
+#[test]
+fn dicom_synthetic_data_decodes_to_the_png_pixels() {
+    let (png, dcm) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let config = SynthConfig {
+        seed: 2,
+        studies_per_part: 4,
+        parts: vec!["hand".into()],
+        size: 40,
+        ..Default::default()
+    };
+    let a = write_synthetic_mura(png.path(), &config, false).unwrap();
+    let dicom = SynthConfig {
+        format: SynthFormat::Dicom,
+        ..config
+    };
+    let b = write_synthetic_mura(dcm.path(), &dicom, false).unwrap();
+    assert_eq!(a.images.len(), b.images.len());
+    let mut monochrome1 = 0;
+    for (x, y) in a.images.iter().zip(&b.images) {
+        assert!(y.rel_path.ends_with(".dcm"), "{}", y.rel_path);
+        let bytes = std::fs::read(b.mura_dir.join(&y.rel_path)).unwrap();
+        assert!(has_dicom_preamble(&bytes));
+        monochrome1 += usize::from(bytes.windows(11).any(|w| w == b"MONOCHROME1"));
+        let p = decode_grey(&a.mura_dir.join(&x.rel_path), u64::MAX).unwrap();
+        let d = decode_grey(&b.mura_dir.join(&y.rel_path), u64::MAX).unwrap();
+        assert_eq!(p.dimensions(), d.dimensions());
+        let worst = p
+            .as_raw()
+            .iter()
+            .zip(d.as_raw())
+            .map(|(u, v)| (u - v).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 0.6 / 255.0, "{}: {worst}", y.rel_path);
+    }
+    assert!(monochrome1 > 0, "some studies are MONOCHROME1");
 }

@@ -1,4 +1,4 @@
-//! `predict`: new images in (files or folders, no labels), a decision per image out. The
+//! `predict`: new images in (PNG, JPEG or DICOM files or folders, no labels), a decision per image out. The
 //! threshold travels with the run: [`calibrate_run`] stores the run's scores on its normal
 //! validation images (`RUN/calibration_scores.csv`, written after `train`); an image is flagged
 //! when its primary statistic exceeds their `threshold_quantile` (95 % by default), and its
@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use gan_data::{Preprocess, load_model_input};
+use gan_data::{Preprocess, is_image_file, load_model_input};
 use gan_metrics::evaluate::with_derived_statistics;
 use gan_metrics::report::{escape, page_start};
 use gan_metrics::threshold::quantile;
@@ -22,9 +22,6 @@ use crate::score::score_set;
 
 /// The file in a run folder holding its scores on its normal validation images.
 pub const CALIBRATION_SCORES: &str = "calibration_scores.csv";
-
-/// Extensions `predict` reads when it walks a folder.
-const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
 /// Images listed in `predictions.html` (the highest scores first).
 const PAGE_ROWS: usize = 200;
@@ -86,11 +83,6 @@ fn collect_images(
     inputs: &[PathBuf],
     skipped: &mut Vec<(PathBuf, String)>,
 ) -> Result<Vec<PathBuf>> {
-    fn is_image(path: &Path) -> bool {
-        path.extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
-    }
     fn walk(
         dir: &Path,
         depth: usize,
@@ -109,10 +101,10 @@ fn collect_images(
                 if depth < 32 {
                     walk(&entry, depth + 1, out, skipped)?;
                 }
-            } else if entry.is_file() && is_image(&entry) {
+            } else if entry.is_file() && is_image_file(&entry) {
                 out.push(entry);
             } else {
-                skipped.push((entry, "not a .png/.jpg/.jpeg file".into()));
+                skipped.push((entry, "not a .png/.jpg/.jpeg/.dcm file or DICOM".into()));
             }
         }
         Ok(())

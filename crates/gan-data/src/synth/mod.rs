@@ -40,6 +40,51 @@ pub struct SynthConfig {
     pub size: u32,
     /// Share of abnormal studies in the training split (the validation split has half).
     pub train_abnormal_fraction: f64,
+    /// The files' format.
+    pub format: SynthFormat,
+}
+
+/// How the synthetic radiographs are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum SynthFormat {
+    /// 8-bit greyscale PNG.
+    #[default]
+    Png,
+    /// DICOM as a PACS exports it: CR, 12 bits stored, a window in the header, every third study
+    /// MONOCHROME1 (stored inverted), so loading exercises the whole DICOM path.
+    Dicom,
+}
+
+impl SynthFormat {
+    fn extension(self) -> &'static str {
+        match self {
+            SynthFormat::Png => "png",
+            SynthFormat::Dicom => "dcm",
+        }
+    }
+}
+
+/// Writes a rendered 8-bit image as 12-bit CR DICOM: stored = 16·v (+ 8), window centre 2048 and
+/// width 4096 (so it decodes back to about v / 255), MONOCHROME1 stored inverted.
+fn save_dicom(image: &image::GrayImage, path: &Path, monochrome1: bool) -> Result<()> {
+    let pixels: Vec<u16> = image
+        .as_raw()
+        .iter()
+        .map(|&v| {
+            let stored = 16 * v as u16 + 8;
+            if monochrome1 { 4095 - stored } else { stored }
+        })
+        .collect();
+    crate::dicom::write_dicom(
+        path,
+        &pixels,
+        image.width(),
+        image.height(),
+        12,
+        monochrome1,
+        Some((2048.0, 4096.0)),
+    )
 }
 
 impl Default for SynthConfig {
@@ -50,6 +95,7 @@ impl Default for SynthConfig {
             parts: Vec::new(),
             size: 256,
             train_abnormal_fraction: 0.35,
+            format: SynthFormat::Png,
         }
     }
 }
@@ -166,7 +212,12 @@ fn plan_studies(config: &SynthConfig, parts: &[String]) -> Vec<StudyPlan> {
 }
 
 /// Draws one view of a study: the image and its record.
-fn draw_view(plan: &StudyPlan, view: usize, size: u32) -> (image::GrayImage, SynthImage) {
+fn draw_view(
+    plan: &StudyPlan,
+    view: usize,
+    size: u32,
+    format: SynthFormat,
+) -> (image::GrayImage, SynthImage) {
     let mut study_rng = StdRng::seed_from_u64(plan.seed);
     let build = anatomy::Build::random(&mut study_rng);
     let mut rng = StdRng::seed_from_u64(mix(plan.seed, view as u64 + 1, 2));
@@ -181,7 +232,7 @@ fn draw_view(plan: &StudyPlan, view: usize, size: u32) -> (image::GrayImage, Syn
     let acquisition = render::Acquisition::random(&mut rng);
     let rendered = render::render(&limb, anomaly.as_ref(), &acquisition, width, size, &mut rng);
     let record = SynthImage {
-        rel_path: format!("{}/image{}.png", plan.dir(), view + 1),
+        rel_path: format!("{}/image{}.{}", plan.dir(), view + 1, format.extension()),
         split: plan.split.to_string(),
         part: plan.part.clone(),
         label: if plan.kind.is_some() {
@@ -214,7 +265,7 @@ pub fn render_example(
         views: view + 1,
         seed,
     };
-    draw_view(&plan, view, size)
+    draw_view(&plan, view, size, SynthFormat::Png)
 }
 
 /// Writes a synthetic MURA-v1.1 dataset under `out/MURA-v1.1`. The tree is built in a temporary
@@ -269,14 +320,17 @@ pub fn write_synthetic_mura(
     let images: Vec<SynthImage> = jobs
         .par_iter()
         .map(|&(i, view)| {
-            let (image, record) = draw_view(&plans[i], view, config.size);
+            let (image, record) = draw_view(&plans[i], view, config.size, config.format);
             let path = staging.join(&record.rel_path);
             if let Some(dir) = path.parent() {
                 fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
             }
-            image
-                .save(&path)
-                .map_err(|e| DataError::io(&path, std::io::Error::other(e)))?;
+            match config.format {
+                SynthFormat::Png => image
+                    .save(&path)
+                    .map_err(|e| DataError::io(&path, std::io::Error::other(e)))?,
+                SynthFormat::Dicom => save_dicom(&image, &path, i % 3 == 2)?,
+            }
             bar.inc(1);
             Ok(record)
         })
