@@ -44,6 +44,22 @@ pub(crate) fn num(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "—".into())
 }
 
+/// A study-level row: the columns that exist at study level (no calibration threshold there).
+fn study_row(name: &str, m: &StatisticMetrics) -> String {
+    let ci = m
+        .auroc_ci
+        .map(|[lo, hi]| format!("{lo:.3}–{hi:.3}"))
+        .unwrap_or_else(|| "—".into());
+    format!(
+        "<tr><td>{}</td><td>{}</td><td>{ci}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        escape(name),
+        num(m.auroc),
+        num(m.ap),
+        num(m.sensitivity_at_95_specificity),
+        num(m.youden.as_ref().and_then(|y| y.sensitivity)),
+    )
+}
+
 fn row(name: &str, m: &StatisticMetrics, marks: &str) -> String {
     let ci = m
         .auroc_ci
@@ -72,20 +88,26 @@ pub fn page_start(title: &str) -> String {
          body{{font-family:sans-serif;max-width:1250px;margin:2em auto;color:#222}}\
          table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}\
          td:first-child,th:first-child{{text-align:left}}.fig{{max-width:100%;border:1px solid #ddd;margin:.5em 0}}\
-         .thumb{{width:192px;image-rendering:pixelated;border:1px solid #ddd}}figure{{display:inline-block;margin:4px;font-size:12px;width:196px;vertical-align:top}}\
+         .gallery{{display:flex;flex-wrap:wrap;gap:8px}}.thumb{{width:400px;max-width:100%;image-rendering:pixelated;border:1px solid #ddd}}\
+         figure{{margin:0;font-size:12px;width:404px;max-width:100%;overflow-wrap:anywhere}}details{{margin:1em 0}}summary{{cursor:pointer;font-weight:bold}}\
+         table{{max-width:100%;overflow-x:auto;display:block}}img{{max-width:100%}}\
          .note{{color:#555}}.headline{{font-size:1.3em}}</style></head><body>\n<h1>{0}</h1>\n",
         escape(title)
     )
 }
 
-/// The report as one HTML document.
+/// The report as one HTML document: the headline (primary statistic, AUROC with its CI) and the
+/// figures first, then AUROC per group, then every statistic's numbers folded away, then the
+/// gallery of the most and least anomalous images.
 pub fn render_html(metrics: &Metrics, parts: &ReportParts) -> String {
     let mut html = page_start(&parts.title);
-    for note in &parts.notes {
-        html.push_str(&format!("<p class=\"note\">{}</p>\n", escape(note)));
-    }
+    let primary = metrics.image_level.get(&metrics.primary.statistic);
+    let ci = primary
+        .and_then(|m| m.auroc_ci)
+        .map(|[lo, hi]| format!(" (95 % CI {lo:.3}–{hi:.3})"))
+        .unwrap_or_default();
     html.push_str(&format!(
-        "<p class=\"headline\">Primary statistic <b>{}</b> (fixed before looking at labels): image-level AUROC <b>{}</b>.</p>\n\
+        "<p class=\"headline\">Primary statistic <b>{}</b> (fixed before looking at labels): image-level AUROC <b>{}</b>{ci}.</p>\n\
          <p>Best statistic <b>{}</b>: AUROC {} — <i>exploratory: chosen with the test labels, an optimistic estimate</i>.</p>\n\
          <p>{} normal and {} abnormal images evaluated; {} normal validation (calibration) images set the unsupervised threshold. \
          AUROC is reported as measured, never flipped; a statistic below 0.5 ranks abnormal images as <i>more</i> normal.</p>\n",
@@ -97,28 +119,15 @@ pub fn render_html(metrics: &Metrics, parts: &ReportParts) -> String {
         metrics.n_abnormal,
         metrics.n_calibration
     ));
-    html.push_str("<h2>Image level</h2><table><tr><th>statistic</th><th>AUROC</th><th>95% CI (DeLong)</th><th>AP</th><th>sens @ 95% spec</th><th>Youden sens</th><th>calib-threshold sens</th><th>spec</th><th>F1</th><th>κ</th></tr>\n");
-    for name in &metrics.statistics {
-        if let Some(m) = metrics.image_level.get(name) {
-            let mut marks = String::new();
-            if *name == metrics.primary.statistic {
-                marks.push_str(" (primary)");
-            }
-            if *name == metrics.best.statistic {
-                marks.push_str(" (best, exploratory)");
-            }
-            html.push_str(&row(name, m, &marks));
-        }
+    for note in &parts.notes {
+        html.push_str(&format!("<p class=\"note\">{}</p>\n", escape(note)));
     }
-    html.push_str("</table>\n");
-    for (how, per_stat) in &metrics.study_level {
-        html.push_str(&format!("<h3>Study level ({} of image scores)</h3><table><tr><th>statistic</th><th>AUROC</th><th>95% CI</th><th>AP</th><th>sens @ 95% spec</th><th>Youden sens</th><th colspan=4></th></tr>\n", escape(how)));
-        for name in &metrics.statistics {
-            if let Some(m) = per_stat.get(name) {
-                html.push_str(&row(name, m, ""));
-            }
-        }
-        html.push_str("</table>\n");
+    for (caption, png) in &parts.figures {
+        html.push_str(&format!(
+            "<h2>{}</h2>{}\n",
+            escape(caption),
+            img(png, caption, "fig")
+        ));
     }
     if !metrics.by_group.is_empty() {
         html.push_str(&format!("<h2>By group: AUROC of the primary statistic ({})</h2><table><tr><th>group</th><th>normal</th><th>abnormal</th><th>AUROC</th><th>95% CI</th></tr>\n", escape(&metrics.primary.statistic)));
@@ -139,12 +148,31 @@ pub fn render_html(metrics: &Metrics, parts: &ReportParts) -> String {
         }
         html.push_str("</table>\n");
     }
-    for (caption, png) in &parts.figures {
-        html.push_str(&format!(
-            "<h2>{}</h2>{}\n",
-            escape(caption),
-            img(png, caption, "fig")
-        ));
+    html.push_str(&format!(
+        "<details><summary>Image level: every statistic ({})</summary><table><tr><th>statistic</th><th>AUROC</th><th>95% CI (DeLong)</th><th>AP</th><th>sens @ 95% spec</th><th>Youden sens</th><th>calib-threshold sens</th><th>spec</th><th>F1</th><th>κ</th></tr>\n",
+        metrics.statistics.len()
+    ));
+    for name in &metrics.statistics {
+        if let Some(m) = metrics.image_level.get(name) {
+            let mut marks = String::new();
+            if *name == metrics.primary.statistic {
+                marks.push_str(" (primary)");
+            }
+            if *name == metrics.best.statistic {
+                marks.push_str(" (best, exploratory)");
+            }
+            html.push_str(&row(name, m, &marks));
+        }
+    }
+    html.push_str("</table></details>\n");
+    for (how, per_stat) in &metrics.study_level {
+        html.push_str(&format!("<details><summary>Study level ({} of image scores)</summary><table><tr><th>statistic</th><th>AUROC</th><th>95% CI</th><th>AP</th><th>sens @ 95% spec</th><th>Youden sens</th></tr>\n", escape(how)));
+        for name in &metrics.statistics {
+            if let Some(m) = per_stat.get(name) {
+                html.push_str(&study_row(name, m));
+            }
+        }
+        html.push_str("</table></details>\n");
     }
     for (title, items) in [
         (
@@ -156,7 +184,7 @@ pub fn render_html(metrics: &Metrics, parts: &ReportParts) -> String {
         if items.is_empty() {
             continue;
         }
-        html.push_str(&format!("<h2>{title}</h2><p class=\"note\">Each: the image | G(E(x)) | the residual |x − x̂| overlaid in red.</p>\n"));
+        html.push_str(&format!("<h2>{title}</h2><p class=\"note\">Each: the image | its reconstruction x̂ | the residual |x − x̂| overlaid in red.</p>\n<div class=\"gallery\">\n"));
         for item in items {
             html.push_str(&format!(
                 "<figure>{}<figcaption>{}</figcaption></figure>\n",
@@ -164,6 +192,7 @@ pub fn render_html(metrics: &Metrics, parts: &ReportParts) -> String {
                 escape(&item.caption)
             ));
         }
+        html.push_str("</div>\n");
     }
     html.push_str("</body></html>\n");
     html
