@@ -214,12 +214,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
             args.out.display()
         );
     } else {
-        // the threshold `predict` flags new images at travels with the run
-        let path = gan_pipeline::calibrate_run(&args.out, &device, config.batch_size.max(1))?;
-        println!(
-            "normal validation scores for predict's threshold: {}",
-            path.display()
-        );
+        // the threshold `predict` flags new images at travels with the run; the run itself is
+        // saved already, so a failure here is a warning (predict computes them when missing)
+        match gan_pipeline::calibrate_run(&args.out, &device, config.batch_size.max(1)) {
+            Ok(path) => println!(
+                "normal validation scores for predict's threshold: {}",
+                path.display()
+            ),
+            Err(e) => tracing::warn!(
+                "the run is saved, but its normal validation scores could not be written ({e}); predict will compute them"
+            ),
+        }
     }
     Ok(())
 }
