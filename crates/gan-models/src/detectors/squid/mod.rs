@@ -184,9 +184,15 @@ impl Squid {
         })
     }
 
-    /// x̂, the student's reconstruction in eval mode.
+    /// x̂, the student's reconstruction in eval mode (the teacher, which only trains the
+    /// student, is not run).
     pub fn reconstruct(&self, x: &Tensor) -> candle::Result<Tensor> {
-        Ok(self.pass(x, None)?.student.reconstruction)
+        let features = self.encoder.forward_t(&split_patches(x)?, false)?;
+        let inpainted = self.inpaint.forward_t(&features.bottleneck, None, false)?;
+        Ok(self
+            .student
+            .forward_t(&inpainted.bottleneck, &features.skips, false)?
+            .reconstruction)
     }
 }
 
