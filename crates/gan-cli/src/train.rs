@@ -162,18 +162,31 @@ fn config_from(args: &TrainArgs) -> Result<TrainConfig> {
     Ok(config)
 }
 
+/// First Ctrl-C: finish the step, checkpoint, stop; second: leave at once.
+fn install_stop_handler(stop: Arc<AtomicBool>) -> std::result::Result<(), ctrlc::Error> {
+    ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step and writing a checkpoint (Ctrl-C again to quit now)");
+    })
+}
+
+/// What the user is told when the Ctrl-C handler cannot be installed.
+fn stop_handler_warning(error: &ctrlc::Error) -> String {
+    format!(
+        "cannot catch Ctrl-C ({error}): an interrupt will end training at once, losing the \
+         epoch in progress (the last epoch's checkpoint stays, and --resume continues from it)"
+    )
+}
+
 pub fn run(args: TrainArgs) -> Result<()> {
     let config = config_from(&args)?;
     let device = select_device(&args.setup.device)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    // first Ctrl-C: finish the step, checkpoint, stop; second: leave at once
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after this step and writing a checkpoint (Ctrl-C again to quit now)");
-    });
+    if let Err(e) = install_stop_handler(stop.clone()) {
+        tracing::warn!("{}", stop_handler_warning(&e));
+    }
     tracing::info!(
         "training {} on {} ({}x{}, width {}, batch {}, {} epochs, device {})",
         config.kind,
@@ -227,4 +240,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_handler_that_cannot_be_installed_is_reported() {
+        // a process has one handler: the second installation fails, and is said so
+        let first = install_stop_handler(Arc::new(AtomicBool::new(false)));
+        let second = install_stop_handler(Arc::new(AtomicBool::new(false)));
+        assert!(first.is_ok(), "{first:?}");
+        let warning = stop_handler_warning(&second.unwrap_err());
+        assert!(warning.contains("cannot catch Ctrl-C"), "{warning}");
+        assert!(warning.contains("--resume"), "{warning}");
+    }
 }

@@ -33,6 +33,8 @@ pub struct Adam {
     second: Vec<Tensor>,
     pub step: u64,
     config: OptimiserConfig,
+    /// When on, every gradient [`Adam::step`] applies, by variable name, in order.
+    recorded: Option<Vec<(String, Tensor)>>,
 }
 
 impl Adam {
@@ -52,7 +54,19 @@ impl Adam {
             second,
             step: 0,
             config,
+            recorded: None,
         })
+    }
+
+    /// Starts (or stops) keeping every gradient that [`Adam::step`] applies, for comparing two
+    /// code paths' gradients (`crates/gan-train/tests/portable_path.rs`); off by default.
+    pub fn record_gradients(&mut self, on: bool) {
+        self.recorded = on.then(Vec::new);
+    }
+
+    /// The gradients applied since [`Adam::record_gradients`] was switched on (empty when off).
+    pub fn recorded_gradients(&self) -> &[(String, Tensor)] {
+        self.recorded.as_deref().unwrap_or_default()
     }
 
     /// The variables this optimiser updates.
@@ -72,6 +86,9 @@ impl Adam {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
+            if let Some(recorded) = &mut self.recorded {
+                recorded.push((self.vars[i].0.clone(), g.clone()));
+            }
             let m = ((&self.first[i] * c.beta1)? + (g * (1.0 - c.beta1))?)?;
             let v = ((&self.second[i] * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
             let denom = ((&v / correction2)?.sqrt()? + c.epsilon)?;

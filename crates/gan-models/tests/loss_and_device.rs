@@ -2,7 +2,7 @@
 
 use candle::{Device, Tensor};
 use gan_models::loss::{bce_with_logits, bce_with_logits_to};
-use gan_models::select_device;
+use gan_models::{resolve_device, select_device};
 
 #[test]
 fn stable_bce_matches_pytorch_on_extreme_logits() {
@@ -34,7 +34,19 @@ fn stable_bce_matches_pytorch_on_extreme_logits() {
 #[test]
 fn device_choices() {
     assert!(matches!(select_device("cpu").unwrap(), Device::Cpu));
-    assert!(select_device("auto").is_ok());
+    // what `auto` chose, and the sentence that says why
+    let (device, reason) = resolve_device("auto").unwrap();
+    if candle::utils::cuda_is_available() {
+        // a CUDA build: the GPU, or the CPU with CUDA's own error named
+        match device {
+            Device::Cuda(_) => assert_eq!(reason, "device auto: cuda:0"),
+            _ => assert!(reason.contains("could not be opened"), "{reason}"),
+        }
+    } else {
+        assert!(matches!(device, Device::Cpu));
+        assert!(reason.contains("no CUDA support"), "{reason}");
+        assert!(matches!(select_device("AUTO").unwrap(), Device::Cpu));
+    }
     let err = select_device("gpu").unwrap_err().to_string();
     assert!(err.contains("auto, cpu, cuda or cuda:N"), "{err}");
     if !candle::utils::cuda_is_available() {

@@ -126,6 +126,30 @@ impl Trainer {
         Ok(losses)
     }
 
+    /// Starts (or stops) keeping every gradient the optimisers apply (see
+    /// [`Adam::record_gradients`]).
+    pub fn record_gradients(&mut self, on: bool) {
+        for optimiser in &mut self.optimisers {
+            optimiser.record_gradients(on);
+        }
+    }
+
+    /// The gradients applied since [`Trainer::record_gradients`], as `player.variable`, per
+    /// player in order.
+    pub fn recorded_gradients(&self) -> Vec<(String, Tensor)> {
+        self.model
+            .players()
+            .iter()
+            .zip(&self.optimisers)
+            .flat_map(|(player, optimiser)| {
+                optimiser
+                    .recorded_gradients()
+                    .iter()
+                    .map(move |(name, g)| (format!("{}.{name}", player.name), g.clone()))
+            })
+            .collect()
+    }
+
     /// The weights that scoring uses: the moving average when there is one, else the last.
     pub fn scoring_model(&self) -> &dyn Detector {
         self.average
@@ -153,7 +177,10 @@ impl Trainer {
             ("optimiser_steps".to_string(), steps.join(",")),
             (
                 "train_config".to_string(),
-                serde_json::to_string(&self.config).unwrap_or_default(),
+                serde_json::to_string(&self.config).map_err(|e| TrainError::Run {
+                    path: path.into(),
+                    message: format!("the training configuration cannot be written: {e}"),
+                })?,
             ),
         ];
         if let Some(average) = &self.average {
@@ -194,17 +221,30 @@ impl Trainer {
                 .map_err(bad)?;
         }
         if let Some(average) = &mut self.average {
-            let updates = checkpoint
-                .metadata
-                .get("weight_average_updates")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
+            let updates =
+                average_updates(checkpoint.metadata.get("weight_average_updates")).map_err(bad)?;
             average
                 .restore(self.model.as_ref(), &checkpoint.tensors, updates)
                 .map_err(bad)?;
         }
         Ok(state)
     }
+}
+
+/// The number of updates the moving average had, from a checkpoint's `weight_average_updates`:
+/// a missing or garbled value is an error, since resuming with 0 would restart the average's
+/// warm-up and silently change what the run scores with.
+fn average_updates(value: Option<&String>) -> std::result::Result<u64, String> {
+    let value = value.ok_or_else(|| {
+        "has a moving average of the weights but no weight_average_updates: it was not written \
+         by this version of xray-gan's trainer; resume without --weight-average, or start anew"
+            .to_string()
+    })?;
+    value.trim().parse().map_err(|_| {
+        format!(
+            "weight_average_updates is {value:?}, not a whole number: the checkpoint is damaged"
+        )
+    })
 }
 
 /// The detector's mean per-image validation error over a set, in eval mode (NaN for an empty
@@ -480,4 +520,20 @@ fn epoch_bar(progress: bool, len: u64, epoch: u64, epochs: u64) -> ProgressBar {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::average_updates;
+
+    #[test]
+    fn a_missing_or_garbled_average_count_is_an_error_not_a_restart() {
+        assert_eq!(average_updates(Some(&"17".to_string())), Ok(17));
+        let missing = average_updates(None).unwrap_err();
+        assert!(missing.contains("no weight_average_updates"), "{missing}");
+        for garbled in ["", "-3", "1.5", "seventeen"] {
+            let err = average_updates(Some(&garbled.to_string())).unwrap_err();
+            assert!(err.contains("not a whole number"), "{garbled:?}: {err}");
+        }
+    }
 }

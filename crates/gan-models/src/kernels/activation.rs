@@ -9,13 +9,13 @@
 //! gradient). Other devices and dtypes use the composition, which is also the reference the tests
 //! compare with.
 
-use candle::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use candle::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::cpu::{contiguous_f32, with_f32};
 
 fn fused_applies(x: &Tensor) -> bool {
-    x.device().is_cpu() && x.dtype() == DType::F32
+    super::fused_kernels_apply(&[x])
 }
 
 /// (batch, channels, positions per channel) of a `(B, C, …)` tensor.

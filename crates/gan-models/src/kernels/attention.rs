@@ -290,8 +290,7 @@ fn image_backward(
 /// `out[b] = v[b] · softmax(q[b]ᵀ k[b])ᵀ` for q, k `(B, d, N)` and v `(B, C, N)`: `(B, C, N)`,
 /// differentiable. Fused on the CPU for f32; elsewhere from tensor ops.
 pub fn spatial_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
-    let fused = q.device().is_cpu() && [q, k, v].iter().all(|t| t.dtype() == candle::DType::F32);
-    if fused {
+    if super::fused_kernels_apply(&[q, k, v]) {
         return q
             .contiguous()?
             .apply_op3(&k.contiguous()?, &v.contiguous()?, SpatialAttention);

@@ -14,7 +14,7 @@
 //! forward pass and is recomputed by the backward pass rather than kept in the graph.
 //! Other devices and dtypes use candle's own convolutions.
 
-use candle::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result, Shape, Tensor};
+use candle::{CpuStorage, CustomOp1, CustomOp2, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::cpu::{contiguous_f32, swap_leading, with_f32};
@@ -358,9 +358,10 @@ impl CustomOp2 for ConvTranspose2d {
     }
 }
 
-/// Whether the gemm formulation applies (CPU, f32); elsewhere candle's own kernels run.
+/// Whether the gemm formulation applies (CPU, f32, fused kernels on: see
+/// [`super::fused_kernels_apply`]); elsewhere candle's own kernels run.
 pub fn gemm_applies(x: &Tensor, weight: &Tensor) -> bool {
-    x.device().is_cpu() && x.dtype() == DType::F32 && weight.dtype() == DType::F32
+    super::fused_kernels_apply(&[x, weight])
 }
 
 /// conv2d of `x` (B, Cin, H, W) with `weight` (Cout, Cin, k, k), no bias, differentiable.

@@ -34,7 +34,7 @@ impl CustomOp1 for SoftmaxLastDim {
 
 /// Softmax over the last dimension, differentiable.
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == candle::DType::F32 {
+    if super::fused_kernels_apply(&[x]) {
         x.contiguous()?.apply_op1(SoftmaxLastDim)
     } else {
         candle_nn::ops::softmax(x, D::Minus1)
