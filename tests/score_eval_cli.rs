@@ -3,6 +3,9 @@
 use std::path::Path;
 use std::process::Command;
 
+#[path = "../crates/gan-metrics/tests/browser/mod.rs"]
+mod browser;
+
 fn xray_gan() -> Command {
     Command::new(env!("CARGO_BIN_EXE_xray-gan"))
 }
@@ -146,6 +149,44 @@ fn score_then_eval_writes_every_output() {
             .skip(1)
             .all(|s| s.starts_with("data:image/png;base64,"))
     );
+    // beside scores.csv, what produced it: the best weights and their digest
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("scores.provenance.json")).unwrap())
+            .unwrap();
+    assert!(
+        record["weights"]
+            .as_str()
+            .unwrap()
+            .ends_with("best.safetensors"),
+        "{record}"
+    );
+    assert_eq!(record["weights_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(record["split"], "valid");
+
+    // `score --latest`, then eval: the gallery uses the latest weights, not `best` (which is
+    // damaged here on purpose: reloading it would fail)
+    let latest = out.path().join("latest.csv");
+    ok(xray_gan()
+        .args(["score", "--latest", "--run"])
+        .arg(run.path())
+        .arg("--out")
+        .arg(&latest));
+    std::fs::write(run.path().join("best.safetensors"), b"damaged").unwrap();
+    let eval_latest = out.path().join("eval-latest");
+    ok(xray_gan()
+        .arg("eval")
+        .arg("--scores")
+        .arg(&latest)
+        .arg("--out")
+        .arg(&eval_latest)
+        .arg("--run")
+        .arg(run.path()));
+    let html = std::fs::read_to_string(eval_latest.join("report.html")).unwrap();
+    assert!(
+        html.contains("model.safetensors"),
+        "the report names the weights used"
+    );
+    assert!(html.contains("Most anomalous images"));
 }
 
 #[test]
@@ -305,6 +346,16 @@ fn predict_flags_new_images_at_the_runs_threshold_with_the_scores_of_score() {
         html.contains("flagged") && html.contains("broken.png"),
         "{html}"
     );
+    // as a person sees it at 1300 px: no sideways scrolling, every map loaded
+    if let Some(verdict) = browser::check(&predictions.join("predictions.html")) {
+        assert!(verdict.overflow <= 0, "horizontal scrollbar: {verdict:?}");
+        assert_eq!(
+            verdict.scrolling_tables, 0,
+            "the ranking scrolls sideways: {verdict:?}"
+        );
+        assert_eq!(verdict.images as usize, maps, "{verdict:?}");
+        assert_eq!(verdict.broken, 0, "{verdict:?}");
+    }
 }
 
 /// A dataset stored as DICOM (CR, 12-bit, windowed, some MONOCHROME1) trains, scores and

@@ -115,7 +115,11 @@ fn exit_code(error: &anyhow::Error) -> u8 {
         ModelError::Tensor(_) => false,
     };
     for cause in error.chain() {
-        let bad_input = if let Some(e) = cause.downcast_ref::<DataError>() {
+        let bad_input = if let Some(gan_pipeline::PipelineError::Input { .. }) =
+            cause.downcast_ref::<gan_pipeline::PipelineError>()
+        {
+            true
+        } else if let Some(e) = cause.downcast_ref::<DataError>() {
             data(e)
         } else if let Some(e) = cause.downcast_ref::<ModelError>() {
             model(e)

@@ -91,7 +91,7 @@ pub fn page_start(title: &str) -> String {
          .gallery{{display:flex;flex-wrap:wrap;gap:8px}}.thumb{{width:400px;max-width:100%;image-rendering:pixelated;border:1px solid #ddd}}\
          figure{{margin:0;font-size:12px;width:404px;max-width:100%;overflow-wrap:anywhere}}details{{margin:1em 0}}summary{{cursor:pointer;font-weight:bold}}\
          table{{max-width:100%;overflow-x:auto;display:block}}img{{max-width:100%}}\
-         .note{{color:#555}}.headline{{font-size:1.3em}}</style></head><body>\n<h1>{0}</h1>\n",
+         .path{{text-align:left;overflow-wrap:anywhere}}.note{{color:#555}}.headline{{font-size:1.3em}}</style></head><body>\n<h1>{0}</h1>\n",
         escape(title)
     )
 }

@@ -34,13 +34,15 @@ mod registry;
 pub mod statistics;
 pub mod training;
 
-pub use checkpoint::{Checkpoint, FORMAT, read_checkpoint, save_checkpoint};
+pub use checkpoint::{
+    Checkpoint, FORMAT, read_checkpoint, read_checkpoint_metadata, save_checkpoint,
+};
 pub use config::ModelConfig;
 pub use detector::{
     DRAW_EPSILON, DRAW_NOISE, DRAW_Z, Detector, FUSED, FUSED_TWO_SIDED, Passes, Settings,
     StepContext, StepLosses, normal_tensor, passes,
 };
-pub use device::{device_name, select_device};
+pub use device::{device_name, resolve_device, select_device};
 pub use error::{ModelError, Result};
 pub use networks::{Discriminator, Encoder, Generator};
 pub use optim::{Adam, OptimiserConfig};

@@ -5,7 +5,7 @@ use candle::{DType, Device, Tensor};
 use gan_models::detectors::{f_anogan, ganomaly};
 use gan_models::{
     Adam, Detector, DetectorKind, ModelConfig, OptimiserConfig, Statistic, StepContext,
-    read_checkpoint, save_checkpoint,
+    read_checkpoint, read_checkpoint_metadata, save_checkpoint,
 };
 
 fn build(kind: DetectorKind, seed: u64) -> Box<dyn Detector> {
@@ -181,6 +181,11 @@ fn save_then_load_reproduces_scores_exactly() {
         assert_eq!(checkpoint.metadata["note"], "hello");
         assert!(checkpoint.tensors.contains_key("optim.step"));
         assert_eq!(checkpoint.settings, model.settings());
+        // the header alone gives the same metadata
+        assert_eq!(
+            read_checkpoint_metadata(&path).unwrap(),
+            checkpoint.metadata
+        );
         let loaded = checkpoint.detector(&Device::Cpu).unwrap();
         assert_eq!(
             model.score(&x).unwrap().values,
@@ -289,5 +294,19 @@ fn a_detector_s_settings_travel_with_its_checkpoint() {
     assert_eq!(
         checkpoint.detector(&Device::Cpu).unwrap().settings(),
         settings
+    );
+}
+
+#[test]
+fn a_header_that_claims_more_than_the_file_holds_is_refused_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.safetensors");
+    let mut bytes = (u64::MAX / 2).to_le_bytes().to_vec();
+    bytes.extend_from_slice(b"{}");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = read_checkpoint_metadata(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("huge.safetensors") && err.contains("claims"),
+        "{err}"
     );
 }

@@ -20,6 +20,9 @@ pub enum PipelineError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A file the pipeline reads that is not what it should be.
+    #[error("{path}: {message}")]
+    Input { path: PathBuf, message: String },
     #[error("cannot encode an image: {0}")]
     Image(#[from] image::ImageError),
     #[error("cannot write JSON: {0}")]

@@ -17,7 +17,7 @@ use gan_train::{RunFolder, TrainConfig, WhichWeights, preprocess_of};
 
 use crate::error::{Result, io};
 use crate::maps::triptych;
-use crate::score::score_run;
+use crate::score::{ScoredWith, score_run};
 
 /// What to evaluate and how.
 #[derive(Debug, Clone)]
@@ -161,8 +161,12 @@ pub fn evaluate_scores(args: &EvalSettings) -> Result<gan_metrics::Metrics> {
     };
     if let Some(run) = &args.run {
         let folder = RunFolder::new(run);
-        if let Ok(text) = std::fs::read_to_string(folder.losses()) {
-            figures.push(("Training losses".into(), "losses.png", losses_png(&text)?));
+        match read_losses(&folder.losses()) {
+            Ok(text) => figures.push(("Training losses".into(), "losses.png", losses_png(&text)?)),
+            Err(note) => {
+                tracing::warn!("{note}");
+                parts.notes.push(note);
+            }
         }
         if let Some(sheet) = last_sample_sheet(&folder) {
             parts.figures.push((
@@ -170,8 +174,7 @@ pub fn evaluate_scores(args: &EvalSettings) -> Result<gan_metrics::Metrics> {
                 std::fs::read(&sheet).map_err(io(&sheet))?,
             ));
         }
-        let (config, model, weights) =
-            folder.load_model(WhichWeights::Best, &select_device("cpu")?)?;
+        let (config, model, weights, base) = scoring_weights(&folder, &args.scores, &mut parts)?;
         parts.notes.push(format!(
             "Run {}: {} at {}×{}, width {}, trained {} epochs on {}; scored with {}.",
             run.display(),
@@ -187,6 +190,7 @@ pub fn evaluate_scores(args: &EvalSettings) -> Result<gan_metrics::Metrics> {
             &table,
             &metrics.primary.statistic,
             &config,
+            &base,
             model.as_ref(),
             args.gallery,
         )?;
@@ -207,6 +211,58 @@ pub fn evaluate_scores(args: &EvalSettings) -> Result<gan_metrics::Metrics> {
     Ok(metrics)
 }
 
+/// The run's configuration, the detector with the weights that produced `scores` (from the
+/// [`ScoredWith`] record beside it), those weights' path and the folder the scores' image paths
+/// are relative to. Without a record (scores from an older version), the run's best weights and
+/// its own data, said in a note; weights changed since scoring are said too.
+fn scoring_weights(
+    folder: &RunFolder,
+    scores: &Path,
+    parts: &mut ReportParts,
+) -> Result<(TrainConfig, Box<dyn Detector>, PathBuf, PathBuf)> {
+    let cpu = select_device("cpu")?;
+    let Some(record) = ScoredWith::read(scores)? else {
+        let (config, model, weights) = folder.load_model(WhichWeights::Best, &cpu)?;
+        parts.notes.push(format!(
+            "{} has no provenance record beside it: the gallery uses the run's best weights and \
+             its own data, which may not be what produced these scores.",
+            scores.display()
+        ));
+        let base = path_base(&config.data.root, config.data.format);
+        return Ok((config, model, weights, base));
+    };
+    let config = folder.read_config()?;
+    let checkpoint = gan_models::read_checkpoint(&record.weights, &cpu)?;
+    let now = checkpoint.metadata.get("content_sha256");
+    if record.weights_sha256.is_some() && now != record.weights_sha256.as_ref() {
+        let note = format!(
+            "{} changed after these scores were computed (training went on?): the gallery's \
+             reconstructions come from the weights as they are now.",
+            record.weights.display()
+        );
+        tracing::warn!("{note}");
+        parts.notes.push(note);
+    }
+    let model = checkpoint.detector(&cpu)?;
+    let base = path_base(&record.data, record.format);
+    Ok((config, model, record.weights, base))
+}
+
+/// A run's `losses.csv`, or the sentence that says why the report has no loss figure (a missing
+/// file, or one that cannot be read, is said, not silently dropped).
+fn read_losses(path: &Path) -> std::result::Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "No training-loss figure: {} is missing (the run has not finished an epoch).",
+            path.display()
+        ),
+        _ => format!(
+            "No training-loss figure: {} cannot be read: {e}.",
+            path.display()
+        ),
+    })
+}
+
 fn last_sample_sheet(folder: &RunFolder) -> Option<PathBuf> {
     let mut sheets: Vec<PathBuf> = std::fs::read_dir(folder.samples())
         .ok()?
@@ -218,13 +274,11 @@ fn last_sample_sheet(folder: &RunFolder) -> Option<PathBuf> {
     sheets.pop()
 }
 
-/// The folder that `scores.csv` paths are relative to.
-fn path_base(config: &TrainConfig) -> PathBuf {
-    match config.data.format.resolve(&config.data.root) {
-        DatasetFormat::Mura => {
-            find_mura_dir(&config.data.root).unwrap_or_else(|_| config.data.root.clone())
-        }
-        _ => config.data.root.clone(),
+/// The folder that `scores.csv` paths are relative to, for a dataset at `root`.
+fn path_base(root: &Path, format: DatasetFormat) -> PathBuf {
+    match format.resolve(root) {
+        DatasetFormat::Mura => find_mura_dir(root).unwrap_or_else(|_| root.to_path_buf()),
+        _ => root.to_path_buf(),
     }
 }
 
@@ -234,6 +288,7 @@ fn gallery(
     table: &ScoreTable,
     statistic: &str,
     config: &TrainConfig,
+    base: &Path,
     model: &dyn Detector,
     n: usize,
 ) -> Result<(Vec<GalleryItem>, Vec<GalleryItem>)> {
@@ -247,7 +302,6 @@ fn gallery(
         .filter(|r| r.split != CALIBRATION_SPLIT)
         .collect();
     rows.sort_by(|a, b| b.values[k].total_cmp(&a.values[k]));
-    let base = path_base(config);
     let preprocess = preprocess_of(config);
     let render = |rows: &[&gan_metrics::ScoreRow]| -> Result<Vec<GalleryItem>> {
         let mut items = Vec::new();
@@ -278,4 +332,26 @@ fn gallery(
     let most: Vec<_> = rows.iter().take(n).copied().collect();
     let least: Vec<_> = rows.iter().rev().take(n).copied().collect();
     Ok((render(&most)?, render(&least)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_losses;
+
+    #[test]
+    fn a_missing_or_unreadable_losses_file_is_said_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("losses.csv");
+        let missing = read_losses(&path).unwrap_err();
+        assert!(
+            missing.contains("is missing") && missing.contains("losses.csv"),
+            "{missing}"
+        );
+        std::fs::create_dir(&path).unwrap(); // a folder where the file should be
+        let unreadable = read_losses(&path).unwrap_err();
+        assert!(unreadable.contains("cannot be read"), "{unreadable}");
+        std::fs::remove_dir(&path).unwrap();
+        std::fs::write(&path, "epoch,step\n0,1\n").unwrap();
+        assert_eq!(read_losses(&path).unwrap(), "epoch,step\n0,1\n");
+    }
 }

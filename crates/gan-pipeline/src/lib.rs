@@ -31,4 +31,4 @@ pub use benchmark::{BenchmarkOutcome, BenchmarkPlan, auroc_by_anomaly_kind, run_
 pub use error::{PipelineError, Result};
 pub use evaluate::{EvalSettings, evaluate_scores, score_and_evaluate};
 pub use predict::{CALIBRATION_SCORES, PredictSettings, PredictSummary, calibrate_run, predict};
-pub use score::{ScoreSummary, score_run};
+pub use score::{ScoreSummary, ScoredWith, score_run};

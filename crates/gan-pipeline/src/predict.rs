@@ -381,7 +381,7 @@ fn ranking_page(
             })
             .unwrap_or_default();
         html.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.1}</td><td>{}</td><td>{map}</td></tr>\n",
+            "<tr><td>{}</td><td class=\"path\">{}</td><td>{:.4}</td><td>{:.1}</td><td>{}</td><td>{map}</td></tr>\n",
             i + 1,
             escape(&r.path.display().to_string()),
             r.score,

@@ -11,7 +11,54 @@ use gan_models::Detector;
 use gan_train::{RunFolder, TrainError, WhichWeights, load_training_data, preprocess_of};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::Result;
+
+/// What produced a `scores.csv`: the run, the weights (and their content digest) and the data,
+/// written beside it as `<name>.provenance.json` ([`ScoredWith::path_for`]), so that evaluation
+/// draws the gallery with the weights and images that gave the scores (`score --latest`,
+/// `score --data` elsewhere), not with whatever the run's `best` is now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredWith {
+    pub run: PathBuf,
+    pub weights: PathBuf,
+    /// The checkpoint's `content_sha256`, to notice weights overwritten since (a resumed run).
+    pub weights_sha256: Option<String>,
+    /// The dataset root that `scores.csv`'s paths are relative to.
+    pub data: PathBuf,
+    pub format: DatasetFormat,
+    pub split: String,
+}
+
+impl ScoredWith {
+    /// `scores.csv` → `scores.provenance.json`.
+    pub fn path_for(scores: &Path) -> PathBuf {
+        scores.with_extension("provenance.json")
+    }
+
+    /// The record beside `scores`, if there is one; a damaged record is an error naming it.
+    pub fn read(scores: &Path) -> Result<Option<ScoredWith>> {
+        let path = Self::path_for(scores);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(crate::error::io(&path)(e)),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| crate::PipelineError::Input {
+                path,
+                message: format!("is not a scores provenance record: {e}"),
+            })
+    }
+
+    fn write(&self, scores: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)?;
+        gan_data::write_atomically(&Self::path_for(scores), &json)?;
+        Ok(())
+    }
+}
 
 /// What [`score_run`] scored.
 #[derive(Debug, Clone)]
@@ -131,6 +178,18 @@ pub fn score_run(
     )?;
     bar.finish_and_clear();
     out.finish()?;
+    let digest = gan_models::read_checkpoint_metadata(&weights)?
+        .get("content_sha256")
+        .cloned();
+    ScoredWith {
+        run: run.to_path_buf(),
+        weights: weights.clone(),
+        weights_sha256: digest,
+        data: config.data.root.clone(),
+        format: config.data.format,
+        split: split.clone(),
+    }
+    .write(out_path)?;
     Ok(ScoreSummary {
         split,
         images: images.len(),
