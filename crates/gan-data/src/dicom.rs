@@ -74,6 +74,7 @@ fn decode_first_frame(bytes: &[u8], path: &Path, max_pixels: u64) -> Result<Grey
             "not a DICOM file: no \"DICM\" marker after the 128-byte preamble".into(),
         ));
     }
+    check_element_lengths(&bytes[PREAMBLE_LEN + MARKER.len()..]).map_err(&fail)?;
     let file = OpenFileOptions::new()
         .read_preamble(ReadPreamble::Never)
         .from_reader(&bytes[PREAMBLE_LEN..])
@@ -264,6 +265,160 @@ fn luma(pixels: &DecodedPixelData) -> std::result::Result<Vec<f64>, String> {
         .chunks_exact(3)
         .map(|p| (0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2]) / full_scale)
         .collect())
+}
+
+/// Walks the element headers of a DICOM file (`data`: what follows the `DICM` marker) and refuses
+/// one that claims more bytes than the file has left, before dicom-rs reads it: dicom-rs
+/// allocates an element's claimed length before it reads, so a damaged or hostile header
+/// claiming gigabytes cost that much memory for a moment. Also refuses a header without a valid
+/// VR where the transfer syntax says the VRs are explicit. Reads nothing past the headers; a
+/// deflated data set is left to dicom-rs (its lengths are inside the compressed stream).
+fn check_element_lengths(data: &[u8]) -> std::result::Result<(), String> {
+    // the file meta group is always explicit VR little endian
+    let (meta_end, syntax) = walk_elements(data, 0, Encoding::ExplicitLittle, true)?;
+    let encoding = match syntax.as_deref().map(|s| s.trim_end_matches(['\0', ' '])) {
+        Some(uids::IMPLICIT_VR_LITTLE_ENDIAN) => Encoding::ImplicitLittle,
+        // retired from the standard, still in old archives (and pydicom's samples)
+        Some("1.2.840.10008.1.2.2") => Encoding::ExplicitBig,
+        Some(uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) => return Ok(()),
+        _ => Encoding::ExplicitLittle,
+    };
+    walk_elements(data, meta_end, encoding, false).map(|_| ())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Encoding {
+    ExplicitLittle,
+    ExplicitBig,
+    ImplicitLittle,
+}
+
+/// The header walk of [`check_element_lengths`] from `start`: with `meta_only`, stops after the
+/// file meta group (group 2) and returns where it ended and the transfer syntax UID it names.
+/// Sequences and items are walked into (their elements are checked too); the fragments of
+/// encapsulated pixel data are skipped.
+fn walk_elements(
+    data: &[u8],
+    start: usize,
+    encoding: Encoding,
+    meta_only: bool,
+) -> std::result::Result<(usize, Option<String>), String> {
+    use dicom_core::dictionary::DataDictionary;
+    let u16_at = |p: usize| -> Option<u16> {
+        let b: [u8; 2] = data.get(p..p + 2)?.try_into().ok()?;
+        Some(match encoding {
+            Encoding::ExplicitBig if !meta_only => u16::from_be_bytes(b),
+            _ => u16::from_le_bytes(b),
+        })
+    };
+    let u32_at = |p: usize| -> Option<u32> {
+        let b: [u8; 4] = data.get(p..p + 4)?.try_into().ok()?;
+        Some(match encoding {
+            Encoding::ExplicitBig if !meta_only => u32::from_be_bytes(b),
+            _ => u32::from_le_bytes(b),
+        })
+    };
+    let mut p = start;
+    let mut syntax = None;
+    let mut encapsulated = false;
+    // a header needs 8 bytes; a shorter rest is a truncation that dicom-rs reports
+    while let (Some(group), Some(element)) = (u16_at(p), u16_at(p + 2)) {
+        let tag = Tag(group, element);
+        if meta_only && group != 0x0002 {
+            break;
+        }
+        let Some(header_len) = u32_at(p + 4) else {
+            break;
+        };
+        if group == 0xFFFE {
+            // item (E000) or a delimiter (E00D, E0DD): 8 bytes, then the item's content
+            p += 8;
+            if element == 0xE0DD {
+                encapsulated = false;
+            } else if element == 0xE000 && header_len != u32::MAX {
+                let remaining = data.len().saturating_sub(p);
+                if header_len as usize > remaining {
+                    return Err(format!(
+                        "damaged DICOM: an item claims {header_len} bytes, but only {remaining} remain"
+                    ));
+                }
+                if encapsulated {
+                    p += header_len as usize; // a fragment of compressed pixel data
+                }
+            }
+            continue;
+        }
+        let explicit = encoding != Encoding::ImplicitLittle || meta_only;
+        let (vr, header, length) = if explicit {
+            let Some(vr_bytes) = data.get(p + 4..p + 6) else {
+                break;
+            };
+            let vr = std::str::from_utf8(vr_bytes)
+                .ok()
+                .and_then(|s| s.parse::<VR>().ok())
+                .ok_or_else(|| {
+                    format!(
+                        "damaged DICOM: element {tag} has no valid value representation \
+                         ({vr_bytes:02X?}) where its transfer syntax says every element names \
+                         one (an implicit-VR data set under an explicit-VR syntax?)"
+                    )
+                })?;
+            let long = matches!(
+                vr,
+                VR::OB
+                    | VR::OD
+                    | VR::OF
+                    | VR::OL
+                    | VR::OV
+                    | VR::OW
+                    | VR::SQ
+                    | VR::SV
+                    | VR::UC
+                    | VR::UN
+                    | VR::UR
+                    | VR::UT
+                    | VR::UV
+            );
+            if long {
+                let Some(length) = u32_at(p + 8) else {
+                    break;
+                };
+                (Some(vr), 12, length)
+            } else {
+                let Some(length) = u16_at(p + 6) else {
+                    break;
+                };
+                (Some(vr), 8, u32::from(length))
+            }
+        } else {
+            let vr = dicom_dictionary_std::StandardDataDictionary
+                .by_tag(tag)
+                .map(|entry| entry.vr.relaxed());
+            (vr, 8, header_len)
+        };
+        p += header;
+        if length == u32::MAX {
+            // undefined length: a sequence, or encapsulated pixel data, whose items follow
+            encapsulated = tag == tags::PIXEL_DATA;
+            continue;
+        }
+        let remaining = data.len().saturating_sub(p);
+        if length as usize > remaining {
+            return Err(format!(
+                "damaged DICOM: element {tag} claims {length} bytes, but only {remaining} remain \
+                 in the file"
+            ));
+        }
+        if tag == tags::TRANSFER_SYNTAX_UID {
+            syntax = data
+                .get(p..p + length as usize)
+                .map(|b| String::from_utf8_lossy(b).into_owned());
+        }
+        if vr != Some(VR::SQ) {
+            p += length as usize; // a value; a sequence's items are walked into
+        }
+    }
+    Ok((p, syntax))
 }
 
 fn decode_error(path: &Path, message: String) -> DataError {

@@ -34,7 +34,8 @@ pub use dicom::{has_dicom_preamble, write_dicom};
 pub use error::{DataError, Result};
 pub use folder::read_image_folder;
 pub use loader::{
-    ImageSet, LoadOptions, LoadReport, load_images, remove_stale_temporaries, write_atomically,
+    ImageSet, LoadOptions, LoadReport, link_or_copy_atomically, load_images,
+    remove_stale_temporaries, write_atomically,
 };
 pub use manifest::read_manifest_flag;
 pub use mura::{

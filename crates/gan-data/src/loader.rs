@@ -336,6 +336,39 @@ pub fn remove_stale_temporaries(dir: &Path) -> usize {
     removed
 }
 
+/// Makes `path` hold what `source` holds, atomically, without writing the bytes again when it
+/// can: a hard link to `source` (a new name for the same file) under a temporary name, then
+/// renamed over `path`; where the file system has no hard links, a synced copy. Files written by
+/// [`write_atomically`] are replaced, never changed in place, so a later write of either name
+/// leaves the other as it was.
+pub fn link_or_copy_atomically(source: &Path, path: &Path) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}{TEMPORARY_SUFFIX}", std::process::id()));
+    let result = (|| {
+        let _ = fs::remove_file(&tmp);
+        if fs::hard_link(source, &tmp).is_err() {
+            fs::copy(source, &tmp)?;
+            fs::File::open(&tmp)?.sync_all()?;
+        }
+        fs::rename(&tmp, path)?;
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    result.map_err(|e: std::io::Error| {
+        let _ = fs::remove_file(&tmp);
+        DataError::io(path, e)
+    })
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder, synced, then renamed, so
 /// that `path` holds either its old content or the new one, never a part.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -362,4 +395,32 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
         DataError::io(path, e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{link_or_copy_atomically, write_atomically};
+
+    #[test]
+    fn a_linked_copy_keeps_its_content_when_the_source_is_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (epoch, latest) = (dir.path().join("epoch-0001"), dir.path().join("latest"));
+        write_atomically(&latest, b"old").unwrap();
+        write_atomically(&epoch, b"first epoch").unwrap();
+        link_or_copy_atomically(&epoch, &latest).unwrap();
+        assert_eq!(std::fs::read(&latest).unwrap(), b"first epoch");
+        // the next epoch writes a new file under the old name: the link keeps the old bytes
+        write_atomically(&epoch, b"second epoch").unwrap();
+        assert_eq!(std::fs::read(&latest).unwrap(), b"first epoch");
+        // and no temporary file is left behind
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        // a missing source is an error naming the destination, and leaves it as it was
+        let err = link_or_copy_atomically(&dir.path().join("missing"), &latest).unwrap_err();
+        assert!(err.to_string().contains("latest"), "{err}");
+        assert_eq!(std::fs::read(&latest).unwrap(), b"first epoch");
+    }
 }

@@ -241,6 +241,36 @@ fn twelve_bit_jpeg_extended_is_a_decode_error() {
     assert_decode_error_names(decode_grey(&path, u64::MAX), &path, "pixel data");
 }
 
+/// A header that claims gigabytes is refused by its length before dicom-rs reads it (dicom-rs
+/// allocates an element's claimed length first: the malformed sample above cost about 1.2 GB for
+/// a moment before this check), in the data set and inside encapsulated pixel data.
+#[test]
+fn a_header_claiming_more_than_the_file_holds_is_refused_before_it_is_read() {
+    for (name, marker) in [
+        // MR_small: explicit VR little endian, PixelData (7FE0,0010) OW with a 32-bit length
+        (
+            "MR_small.dcm",
+            &[0xE0u8, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0][..],
+        ),
+        // JPEG2000: encapsulated; the basic offset table item (FFFE,E000) after PixelData
+        ("JPEG2000.dcm", &[0xFE, 0xFF, 0x00, 0xE0][..]),
+    ] {
+        let mut bytes = fs::read(fixture(name)).unwrap();
+        let at = bytes
+            .windows(marker.len())
+            .position(|w| w == marker)
+            .unwrap_or_else(|| panic!("{name}: marker not found"));
+        let length_at = at + if marker.len() == 8 { 8 } else { 4 };
+        bytes[length_at..length_at + 4].copy_from_slice(&0x7FFF_FFF0u32.to_le_bytes());
+        let path = Path::new("pacs/huge-claim.dcm");
+        assert_decode_error_names(
+            decode_grey_bytes(&bytes, path, u64::MAX),
+            path,
+            "claims 2147483632 bytes",
+        );
+    }
+}
+
 #[test]
 fn truncated_copies_are_decode_errors_naming_the_file() {
     let bytes = fs::read(fixture("CT_small.dcm")).unwrap();
