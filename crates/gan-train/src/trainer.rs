@@ -477,7 +477,9 @@ fn finish_epoch(
     if improved {
         state.best_calibration_l1 = Some(calibration_l1);
     }
-    // order: the epoch's files first, the pointers to "latest" last
+    // order: the epoch's files first, the pointers to "latest" last. Each checkpoint's bytes
+    // are serialised and hashed once: `best` is the same file as `model` and `latest` the same
+    // as the epoch's checkpoint (hard links where the file system has them, else copies)
     trainer.save(&folder.epoch_checkpoint(epoch), state)?;
     folder.write_losses(&state.rows)?;
     save_checkpoint(
@@ -487,14 +489,12 @@ fn finish_epoch(
         &[("epoch".into(), epoch.to_string())],
     )?;
     if improved {
-        save_checkpoint(
-            &folder.best(),
-            scoring,
-            &[],
-            &[("epoch".into(), epoch.to_string())],
-        )?;
+        gan_data::link_or_copy_atomically(&folder.model(), &folder.best())?;
     }
-    trainer.save(&folder.latest_checkpoint(), state)?;
+    gan_data::link_or_copy_atomically(
+        &folder.epoch_checkpoint(epoch),
+        &folder.latest_checkpoint(),
+    )?;
     Ok(())
 }
 
