@@ -171,7 +171,11 @@ fn score_then_eval_writes_every_output() {
         .arg(run.path())
         .arg("--out")
         .arg(&latest));
-    std::fs::write(run.path().join("best.safetensors"), b"damaged").unwrap();
+    // replaced, not written in place: best.safetensors is a hard link to the model.safetensors
+    // of its epoch, which would be damaged with it
+    let best = run.path().join("best.safetensors");
+    std::fs::remove_file(&best).unwrap();
+    std::fs::write(&best, b"damaged").unwrap();
     let eval_latest = out.path().join("eval-latest");
     ok(xray_gan()
         .arg("eval")

@@ -34,6 +34,10 @@ pub struct BenchmarkArgs {
     /// Adam learning rate of every detector (default: each detector's paper's).
     #[arg(long)]
     lr: Option<f64>,
+    /// A detector setting, KEY=VALUE, repeatable, given to every detector benchmarked (so
+    /// usually with one `--models`): e.g. `--models autoencoder --set bottleneck=4`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
 }
 
 fn detector_kinds(names: &[String]) -> Result<Vec<DetectorKind>> {
@@ -56,7 +60,8 @@ fn detector_kinds(names: &[String]) -> Result<Vec<DetectorKind>> {
 }
 
 impl BenchmarkArgs {
-    fn train_config(&self, kind: DetectorKind, seed: u64) -> TrainConfig {
+    /// The configuration of one cell; `--set` is checked against the detector's settings.
+    fn train_config(&self, kind: DetectorKind, seed: u64) -> Result<TrainConfig> {
         let mut c = TrainConfig::new(kind, self.data.clone());
         self.setup.apply(&mut c);
         c.epochs = self.epochs;
@@ -64,7 +69,8 @@ impl BenchmarkArgs {
         if let Some(lr) = self.lr {
             c.optimiser.learning_rate = lr;
         }
-        c
+        c.settings = kind.with_assignments(&c.settings, &self.settings)?;
+        Ok(c)
     }
 }
 
@@ -76,7 +82,14 @@ pub fn run(args: BenchmarkArgs) -> Result<()> {
         ));
     }
     let device = select_device(&args.setup.device)?;
-    let train_config = |kind, seed| args.train_config(kind, seed);
+    // every detector takes every --set before anything trains
+    for &kind in &detectors {
+        args.train_config(kind, 0)?;
+    }
+    let train_config = |kind, seed| {
+        args.train_config(kind, seed)
+            .expect("checked for every detector above")
+    };
     let plan = BenchmarkPlan {
         data: args.data.clone(),
         out: args.out.clone(),

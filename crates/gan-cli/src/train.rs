@@ -85,6 +85,10 @@ pub struct SetupArgs {
     /// Leave out the self-attention blocks (faster on a CPU at 64x64).
     #[arg(long)]
     no_self_attention: bool,
+    /// Train on the images as they are: no flips, rotations, zooms or brightness changes (AE4AD
+    /// trains its autoencoders so).
+    #[arg(long)]
+    no_augmentation: bool,
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
     /// auto, cpu, cuda or cuda:N.
@@ -109,6 +113,9 @@ impl SetupArgs {
         config.data.normal_class = self.normal_class.clone();
         config.data.cache_dir = cache_dir(self.cache_dir.as_deref());
         config.batch_size = self.batch_size;
+        if self.no_augmentation {
+            config.data.augmentation = gan_data::Augmentation::none();
+        }
     }
 }
 

@@ -59,6 +59,10 @@ pub struct TrainSummary {
     pub interrupted: bool,
     pub train_images: usize,
     pub calibration_images: usize,
+    /// Seconds spent in training steps, and at the ends of epochs (the calibration error, the
+    /// sample sheet, `losses.csv` and the checkpoints), by this call.
+    pub step_seconds: f64,
+    pub epoch_end_seconds: f64,
 }
 
 /// A detector with one optimiser per player.
@@ -325,6 +329,7 @@ fn run_epochs(
     let batcher = Batcher::new(&data.train, config.batch_size, &device);
     let per_epoch = batcher.train_batches_per_epoch() as u64;
     let mut interrupted = false;
+    let (mut step_seconds, mut epoch_end_seconds) = (0.0, 0.0);
     while state.epoch < config.epochs && !interrupted {
         let epoch = state.epoch;
         let bar = epoch_bar(options.progress, per_epoch, epoch, config.epochs);
@@ -369,9 +374,11 @@ fn run_epochs(
             }
         }
         bar.finish_and_clear();
+        step_seconds += started.elapsed().as_secs_f64();
         if interrupted {
             break;
         }
+        let ending = Instant::now();
         finish_epoch(
             trainer,
             folder,
@@ -380,6 +387,7 @@ fn run_epochs(
             sample_seed,
             images as f64 / started.elapsed().as_secs_f64().max(1e-9),
         )?;
+        epoch_end_seconds += ending.elapsed().as_secs_f64();
         if options
             .stop
             .as_ref()
@@ -405,6 +413,13 @@ fn run_epochs(
             row.images_per_second
         );
     }
+    if step_seconds > 0.0 {
+        tracing::info!(
+            "{step_seconds:.1} s of training steps; the ends of epochs (calibration error, samples, \
+             checkpoints) took {epoch_end_seconds:.1} s more ({:.1} % of the steps' time)",
+            100.0 * epoch_end_seconds / step_seconds
+        );
+    }
     Ok(TrainSummary {
         epochs_done: state.epoch,
         steps: state.step,
@@ -413,6 +428,8 @@ fn run_epochs(
         interrupted,
         train_images: data.train.len(),
         calibration_images: data.calibration.len(),
+        step_seconds,
+        epoch_end_seconds,
     })
 }
 

@@ -63,3 +63,58 @@ fn the_structural_dissimilarity_term_trains_and_changes_the_loss() {
     // the same weights and batch: the added term is (1 − SSIM)/2 > 0
     assert!(with_ssim > mse, "MSE {mse}, with SSIM {with_ssim}");
 }
+
+/// The autoencoder-u learns to reconstruct and to predict where it cannot: its log-variance
+/// head trains (normal images' mean log σ² falls below 0, the initial scale), and its primary
+/// `l2_u` is the residual weighted by exp(−log σ²).
+#[test]
+fn the_autoencoder_u_learns_its_uncertainty_and_weights_the_residual_by_it() {
+    use gan_models::detectors::autoencoder_u::{AutoencoderU, L2_U};
+    use gan_models::{Detector, Register};
+    let run = tempfile::tempdir().unwrap();
+    let measured = common::train_and_measure_calibration_l1(kind("autoencoder-u"), 15, run.path());
+    let (before, after) = (measured.before, measured.after);
+    assert!(after < 0.5 * before, "calibration L1 {before} → {after}");
+    let checkpoint =
+        gan_models::read_checkpoint(&run.path().join("best.safetensors"), &Device::Cpu).unwrap();
+    let model = checkpoint.detector(&Device::Cpu).unwrap();
+    assert_eq!(model.primary_statistic(), "l2_u");
+    let x = first_images(&measured.images.calibration, 4);
+    let scores = model.score(&x).unwrap();
+    // the same networks as the concrete type, for the decoder's two outputs
+    let settings = serde_json::from_value(checkpoint.settings.clone()).unwrap();
+    let concrete =
+        <AutoencoderU as Register>::build(&checkpoint.config, settings, &Device::Cpu, 0).unwrap();
+    (&concrete as &dyn Detector)
+        .load_checkpoint(&checkpoint)
+        .unwrap();
+    let decoded = concrete.decode(&x, false).unwrap();
+    let log_variance: f32 = decoded
+        .log_variance
+        .mean_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    assert!(log_variance < -0.5, "mean log σ² {log_variance}");
+    let weighted: Vec<f32> = AutoencoderU::weighted_residual(&x, &decoded)
+        .unwrap()
+        .flatten_from(1)
+        .unwrap()
+        .mean(1)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let primary = scores.get(L2_U);
+    for (a, b) in primary.iter().zip(&weighted) {
+        assert!(
+            (a - b).abs() <= 1e-5 * b.abs().max(1e-3),
+            "l2_u {a}, by hand {b}"
+        );
+    }
+    // a confident model weights the residual up: l2_u is not the plain l2
+    let l2 = scores.get(gan_models::Statistic::L2);
+    assert!(
+        primary.iter().zip(l2).all(|(u, plain)| u > plain),
+        "{primary:?} vs {l2:?}"
+    );
+}

@@ -1,17 +1,19 @@
 //! Behaviour of every detector pinned by a fixture: parameter counts, the losses of eight
 //! training steps (both f-AnoGAN phases, a generator step among them, instance noise on), the
 //! scores of the live and the averaged weights, the reconstruction error and the samples, all
-//! from one seed at 32×32; the values must match bit for bit on the CPU. A detector added later is
-//! checked once it is recorded.
+//! from one seed at 32×32; the values must match to 1e-4 ([`assert_close`] says why not bit for
+//! bit). A detector added later is checked once it is recorded.
 //!
 //! History of `tests/fixtures/detectors.json`: recorded with the code before the detectors moved
 //! into one folder each (commit "Fixture of every detector's behaviour before …"), which the move
 //! then matched bit for bit; re-recorded when the discriminator steps of Alpha-GAN, BiGAN and
 //! f-AnoGAN began to take the generator's train-mode images (GANomaly's entry unchanged); the
-//! autoencoder's entry added with it, the other four unchanged.
+//! autoencoder's entry added with it, the other four unchanged; SQUID's added later (insertions
+//! only), and the autoencoder-u's with `=new`.
 //!
 //! To re-record on purpose (a change of behaviour, said in its commit):
-//! `XRAY_GAN_RECORD_FIXTURE=1 cargo test --release -p gan-train --test detector_fixture`.
+//! `XRAY_GAN_RECORD_FIXTURE=1 cargo test --release -p gan-train --test detector_fixture`; to add
+//! the detectors not recorded yet and leave the others' entries alone, `XRAY_GAN_RECORD_FIXTURE=new`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -123,10 +125,17 @@ fn every_detector_trains_and_scores_as_recorded() {
     let recorded: BTreeMap<String, Recorded> = DetectorKind::all()
         .map(|k| (k.name().to_string(), record(k)))
         .collect();
-    if std::env::var_os("XRAY_GAN_RECORD_FIXTURE").is_some() {
+    if let Some(how) = std::env::var_os("XRAY_GAN_RECORD_FIXTURE") {
         let path = fixture_path();
+        let mut fixture = recorded;
+        if how == "new" {
+            // only the detectors not recorded yet; the others' entries stay as they were
+            let old: BTreeMap<String, Recorded> =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            fixture.extend(old);
+        }
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, serde_json::to_string_pretty(&recorded).unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_string_pretty(&fixture).unwrap()).unwrap();
         return;
     }
     let expected: BTreeMap<String, Recorded> =
@@ -142,13 +151,49 @@ fn every_detector_trains_and_scores_as_recorded() {
     for (kind, want) in &expected {
         let got = &recorded[kind];
         assert_eq!(got.parameters, want.parameters, "{kind}: parameter counts");
-        assert_eq!(got.losses, want.losses, "{kind}: losses");
-        assert_eq!(got.scores_live, want.scores_live, "{kind}: scores (live)");
-        assert_eq!(
-            got.scores_average, want.scores_average,
-            "{kind}: scores (average)"
+        assert_eq!(got.losses.len(), want.losses.len(), "{kind}: steps");
+        for (step, (g, w)) in got.losses.iter().zip(&want.losses).enumerate() {
+            let names = |v: &[(String, f32)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+            assert_eq!(names(g), names(w), "{kind}: the players of step {step}");
+            let values = |v: &[(String, f32)]| v.iter().map(|&(_, x)| x).collect::<Vec<_>>();
+            assert_close(
+                &values(g),
+                &values(w),
+                &format!("{kind}: losses of step {step}"),
+            );
+        }
+        for (what, g, w) in [
+            ("live", &got.scores_live, &want.scores_live),
+            ("average", &got.scores_average, &want.scores_average),
+        ] {
+            assert_eq!(g.len(), w.len(), "{kind}: statistics ({what})");
+            for ((name, a), (wanted_name, b)) in g.iter().zip(w) {
+                assert_eq!(name, wanted_name, "{kind}: statistics ({what})");
+                assert_close(a, b, &format!("{kind}: {name} ({what} weights)"));
+            }
+        }
+        assert_close(
+            &got.validation_error,
+            &want.validation_error,
+            &format!("{kind}"),
         );
-        assert_eq!(got.validation_error, want.validation_error, "{kind}");
-        assert_eq!(got.samples, want.samples, "{kind}: samples");
+        assert_close(&got.samples, &want.samples, &format!("{kind}: samples"));
+    }
+}
+
+/// Equal to 1e-4 relative (1e-6 absolute near zero). Not bit for bit: the matrix-product
+/// kernels choose their blocking from the CPU's cache sizes (and dispatch on its features), so
+/// the order of a sum, and its last bits, differ between machines of the same kind. Measured:
+/// SQUID's losses recorded on an earlier session's machine differ from an AMD EPYC's in the
+/// seventh digit, the same code on both. A change of behaviour (a loss weight, a step order, a statistic) moves these values
+/// far more.
+fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (&a, &b)) in got.iter().zip(want).enumerate() {
+        let (a, b) = (a as f64, b as f64);
+        assert!(
+            (a - b).abs() <= 1e-4 * a.abs().max(b.abs()) + 1e-6,
+            "{what}[{i}]: {a} here, {b} recorded"
+        );
     }
 }

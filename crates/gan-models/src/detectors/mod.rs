@@ -6,6 +6,7 @@ use crate::registry::{Registration, registration};
 
 pub mod alpha_gan;
 pub mod autoencoder;
+pub mod autoencoder_u;
 pub mod bigan;
 pub mod f_anogan;
 pub mod ganomaly;
@@ -19,4 +20,5 @@ pub static REGISTRY: &[Registration] = &[
     registration::<f_anogan::FAnogan>(),
     registration::<autoencoder::Autoencoder>(),
     registration::<squid::Squid>(),
+    registration::<autoencoder_u::AutoencoderU>(),
 ];

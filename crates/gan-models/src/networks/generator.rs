@@ -84,6 +84,12 @@ impl Generator {
 
     /// `z` is `(B, latent)`; the result `(B, C, S, S)` in [−1, 1].
     pub fn forward_t(&self, z: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_logits_t(z, train)?.tanh()
+    }
+
+    /// [`Generator::forward_t`] before its final tanh: unbounded, for an output channel that is
+    /// not an image (the autoencoder-u's log-variance).
+    pub fn forward_logits_t(&self, z: &Tensor, train: bool) -> Result<Tensor> {
         let b = z.dim(0)?;
         let mut h = z.reshape((b, self.latent, 1, 1))?;
         for stage in &self.stages {
@@ -93,6 +99,6 @@ impl Generator {
                 h = attention.forward_t(&h, train)?;
             }
         }
-        self.output.forward_t(&h, train)?.tanh()
+        self.output.forward_t(&h, train)
     }
 }
