@@ -25,7 +25,7 @@ fn quick_demo(out: &Path) {
         "{stdout}"
     );
     assert!(out.join("data/MURA-v1.1/synth_anomalies.csv").is_file());
-    for model in ["autoencoder", "alpha-gan", "bigan"] {
+    for model in ["autoencoder-u", "alpha-gan", "bigan"] {
         let dir = out.join(model);
         for f in [
             "run/config.json",
@@ -58,8 +58,8 @@ fn quick_demo(out: &Path) {
                 "{model}: metrics.json lacks {key}"
             );
         }
-        let statistics: &[&str] = if model == "autoencoder" {
-            &["l2", "l1", "l1_top1", "dssim", "fused", "fused_2s"]
+        let statistics: &[&str] = if model == "autoencoder-u" {
+            &["l2_u", "l2", "l1", "l1_top1", "dssim", "fused", "fused_2s"]
         } else {
             &[
                 "l1", "l2", "fm_d3", "fm_d4", "fm_e", "disc", "fused", "fused_2s",
@@ -72,8 +72,8 @@ fn quick_demo(out: &Path) {
                 "{model} {stat}: {m}"
             );
         }
-        let primary = if model == "autoencoder" {
-            "l2"
+        let primary = if model == "autoencoder-u" {
+            "l2_u"
         } else {
             "fused_2s"
         };
@@ -85,9 +85,9 @@ fn quick_demo(out: &Path) {
     }
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("demo-summary.json")).unwrap()).unwrap();
-    // the autoencoder leads the summary
+    // the autoencoder-u leads the summary
     assert_eq!(summary.as_array().unwrap().len(), 3);
-    assert_eq!(summary[0]["model"], "autoencoder");
+    assert_eq!(summary[0]["model"], "autoencoder-u");
     assert_eq!(summary[0]["by_kind"].as_array().unwrap().len(), 4);
 }
 
@@ -111,7 +111,7 @@ fn quick_demo_leading_detector_primary_beats_chance() {
         serde_json::from_slice(&std::fs::read(out.path().join("demo-summary.json")).unwrap())
             .unwrap();
     let leading = &summary[0];
-    assert_eq!(leading["model"], "autoencoder");
+    assert_eq!(leading["model"], "autoencoder-u");
     let primary = leading["metrics"]["primary"]["auroc"].as_f64().unwrap();
-    assert!(primary > 0.6, "autoencoder primary AUROC {primary}");
+    assert!(primary > 0.6, "autoencoder-u primary AUROC {primary}");
 }

@@ -425,3 +425,97 @@ fn walk_first_dcm(dir: &Path) -> std::path::PathBuf {
     }
     panic!("no .dcm under {}", dir.display());
 }
+
+/// DICOM files no one here wrote (pydicom's test files: CR MONOCHROME1, CT and MR with rescale
+/// and windows, big endian, RLE, JPEG 2000, RGB), named as PACS exports name them (UIDs, no
+/// extension), in an image-folder dataset: they train, score and predict; the 12-bit lossy JPEG
+/// no pure-Rust decoder reads is a counted skip that names the file.
+#[test]
+fn pydicom_sample_files_in_an_image_folder_train_score_and_predict() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gan-data/tests/fixtures/dicom");
+    let readable = [
+        "CR_monochrome1_6154.dcm",
+        "CT_small.dcm",
+        "MR_small.dcm",
+        "MR_small_RLE.dcm",
+        "MR_small_bigendian.dcm",
+        "JPEG2000.dcm",
+        "SC_rgb_decompressed.dcm",
+    ];
+    let data = tempfile::tempdir().unwrap();
+    let root = data.path();
+    let mut n = 0;
+    let mut put = |folder: &str, name: &str| {
+        let dir = root.join(folder);
+        std::fs::create_dir_all(&dir).unwrap();
+        n += 1;
+        std::fs::copy(
+            fixtures.join(name),
+            dir.join(format!("1.2.826.0.1.3680043.{n}")),
+        )
+        .unwrap();
+    };
+    for copy in 0..3 {
+        for name in readable {
+            put("train/NORMAL", name);
+            if copy == 0 {
+                put("test/NORMAL", name);
+                put("test/ABNORMAL", name);
+            }
+        }
+    }
+    put("train/NORMAL", "JPEG-lossy.dcm");
+    let run = tempfile::tempdir().unwrap();
+    let train = xray_gan()
+        .args(["train", "--model", "autoencoder-u", "--format", "folder"])
+        .args([
+            "--normal-class",
+            "NORMAL",
+            "--image-size",
+            "32",
+            "--width",
+            "8",
+        ])
+        .args([
+            "--batch-size",
+            "4",
+            "--epochs",
+            "1",
+            "--cache-dir",
+            "none",
+            "--data",
+        ])
+        .arg(root)
+        .arg("--out")
+        .arg(run.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&train.stderr);
+    assert!(train.status.success(), "{stderr}");
+    // the 36th file written, the last
+    assert!(
+        stderr.contains("skipped 1 of") && stderr.contains("1.2.826.0.1.3680043.36: "),
+        "the unreadable file is named with its reason: {stderr}"
+    );
+    let scores = run.path().join("scores.csv");
+    ok(xray_gan()
+        .arg("score")
+        .arg("--run")
+        .arg(run.path())
+        .arg("--out")
+        .arg(&scores));
+    let text = std::fs::read_to_string(&scores).unwrap();
+    let test_rows = text.lines().filter(|l| l.contains(",test,")).count();
+    assert_eq!(test_rows, 2 * readable.len(), "{text}");
+    let stdout = ok(xray_gan()
+        .arg("predict")
+        .arg("--run")
+        .arg(run.path())
+        .arg("--out")
+        .arg(run.path().join("predicted"))
+        .arg(root.join("test")));
+    assert!(
+        stdout.starts_with(&format!("{} images scored", 2 * readable.len())),
+        "{stdout}"
+    );
+}

@@ -1,7 +1,8 @@
 //! `xray-gan demo`: the whole job on built-in synthetic radiographs — synthesise a MURA-layout
-//! dataset, train the small-bottleneck autoencoder (the detector that does best on these data),
-//! Alpha-GAN and BiGAN on its normal images, score and evaluate each, and print AUROC per
-//! statistic and per abnormality kind, the autoencoder first. Re-running continues where it stopped: the data
+//! dataset, train the autoencoder-u (a small-bottleneck autoencoder with a learnt per-pixel
+//! uncertainty, the detector that does best on these data), Alpha-GAN and BiGAN on its normal
+//! images, score and evaluate each, and print AUROC per statistic and per abnormality kind, the
+//! autoencoder-u first. Re-running continues where it stopped: the data
 //! is reused and finished training runs are resumed (a no-op when complete).
 
 use std::path::{Path, PathBuf};
@@ -43,7 +44,7 @@ pub struct DemoSettings {
     pub learning_rate: f64,
 }
 
-/// The demo's detectors: the autoencoder (the best primary AUROC on the synthetic data over
+/// The demo's detectors: the autoencoder-u (the best primary AUROC on the synthetic data over
 /// three seeds, see the README), Alpha-GAN reconstruction-weighted (the seed's λ = 0.01 leaves
 /// reconstructions unlearnt in minutes), and BiGAN.
 fn demo_runs(
@@ -53,7 +54,7 @@ fn demo_runs(
 ) -> Vec<(DetectorKind, u64, Vec<String>)> {
     let kind = |name: &str| name.parse().expect("a registered detector");
     vec![
-        (kind("autoencoder"), autoencoder_epochs, Vec::new()),
+        (kind("autoencoder-u"), autoencoder_epochs, Vec::new()),
         (
             kind("alpha-gan"),
             alpha_gan_epochs,
@@ -211,7 +212,7 @@ fn render_tables(summaries: &[ModelSummary]) -> String {
     out.push_str("\n|---|");
     out.push_str(&"---|".repeat(summaries.len()));
     out.push('\n');
-    // every model's statistics, in first-seen order (the autoencoder has no discriminator's)
+    // every model's statistics, in first-seen order (the autoencoder-u has no discriminator's)
     let mut statistics: Vec<String> = Vec::new();
     for s in summaries {
         for stat in &s.metrics.statistics {

@@ -342,36 +342,30 @@ pub fn remove_stale_temporaries(dir: &Path) -> usize {
 /// [`write_atomically`] are replaced, never changed in place, so a later write of either name
 /// leaves the other as it was.
 pub fn link_or_copy_atomically(source: &Path, path: &Path) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}{TEMPORARY_SUFFIX}", std::process::id()));
-    let result = (|| {
-        let _ = fs::remove_file(&tmp);
-        if fs::hard_link(source, &tmp).is_err() {
-            fs::copy(source, &tmp)?;
-            fs::File::open(&tmp)?.sync_all()?;
-        }
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
+    replace_atomically(path, |tmp| {
+        let _ = fs::remove_file(tmp);
+        if fs::hard_link(source, tmp).is_err() {
+            fs::copy(source, tmp)?;
+            fs::File::open(tmp)?.sync_all()?;
         }
         Ok(())
-    })();
-    result.map_err(|e: std::io::Error| {
-        let _ = fs::remove_file(&tmp);
-        DataError::io(path, e)
     })
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, synced, then renamed, so
 /// that `path` holds either its old content or the new one, never a part.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace_atomically(path, |tmp| {
+        let mut f = fs::File::create(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })
+}
+
+/// Has `make` write the new content of `path` to a temporary name in the same folder, then
+/// renames it over `path` and syncs the folder; on any error the temporary file is removed and
+/// `path` is as it was.
+fn replace_atomically(path: &Path, make: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -381,16 +375,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}{TEMPORARY_SUFFIX}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+    let result = make(&tmp).and_then(|()| {
         fs::rename(&tmp, path)?;
         if let Ok(d) = fs::File::open(dir) {
             let _ = d.sync_all();
         }
         Ok(())
-    })();
+    });
     result.map_err(|e| {
         let _ = fs::remove_file(&tmp);
         DataError::io(path, e)

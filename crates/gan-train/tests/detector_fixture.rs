@@ -175,7 +175,7 @@ fn every_detector_trains_and_scores_as_recorded() {
         assert_close(
             &got.validation_error,
             &want.validation_error,
-            &format!("{kind}"),
+            &format!("{kind}: validation error"),
         );
         assert_close(&got.samples, &want.samples, &format!("{kind}: samples"));
     }

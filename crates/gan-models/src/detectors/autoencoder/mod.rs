@@ -5,7 +5,7 @@
 //! adversary to constrain), trained on MSE (optionally plus structural dissimilarity); its
 //! anomaly score is the reconstruction error `l2`, the statistic its loss minimises.
 
-mod step;
+pub(crate) mod step;
 
 use candle::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -72,13 +72,34 @@ impl Autoencoder {
         Statistic::DSSIM_TOP1,
     ];
 
-    /// The shapes its networks are built with: the bottleneck as the code, no spectral norm.
-    fn network_config(config: &ModelConfig, settings: &AutoencoderSettings) -> ModelConfig {
-        ModelConfig {
-            latent: settings.bottleneck,
+    /// An encoder and a decoder through a code of `bottleneck` (the shared [`Encoder`] and
+    /// [`Generator`] without spectral norm), the decoder with `output_channels` channels, as the
+    /// players `encoder` and `decoder`, seeded: the networks of this autoencoder and of the
+    /// autoencoder-u.
+    pub(crate) fn networks(
+        config: &ModelConfig,
+        bottleneck: usize,
+        output_channels: usize,
+        device: &Device,
+        seed: u64,
+    ) -> Result<(Encoder, Generator, [Player; 2])> {
+        let players = [
+            Player::new("encoder", device),
+            Player::new("decoder", device),
+        ];
+        let shapes = ModelConfig {
+            latent: bottleneck,
             spectral_norm: false,
             ..*config
-        }
+        };
+        let decoder_shapes = ModelConfig {
+            channels: output_channels,
+            ..shapes
+        };
+        let encoder = Encoder::new(&shapes, false, players[0].var_builder())?;
+        let decoder = Generator::new(&decoder_shapes, players[1].var_builder())?;
+        Player::seed_all(&players, seed)?;
+        Ok((encoder, decoder, players))
     }
 
     /// x̂ = decoder(encoder(x)).
@@ -100,20 +121,15 @@ impl Register for Autoencoder {
         device: &Device,
         seed: u64,
     ) -> Result<Self> {
-        let players = [
-            Player::new("encoder", device),
-            Player::new("decoder", device),
-        ];
-        let shapes = Self::network_config(config, &settings);
-        let model = Autoencoder {
+        let (encoder, decoder, players) =
+            Self::networks(config, settings.bottleneck, config.channels, device, seed)?;
+        Ok(Autoencoder {
             config: *config,
-            encoder: Encoder::new(&shapes, false, players[0].var_builder())?,
-            decoder: Generator::new(&shapes, players[1].var_builder())?,
+            encoder,
+            decoder,
             settings,
             players,
-        };
-        Player::seed_all(&model.players, seed)?;
-        Ok(model)
+        })
     }
 }
 

@@ -21,20 +21,26 @@ pub(super) fn train_step(
     x: &Tensor,
     _context: &StepContext,
 ) -> Result<StepLosses> {
-    let [opt_e, opt_d] = optimisers else {
-        candle::bail!(
-            "the autoencoder needs 2 optimisers, got {}",
-            optimisers.len()
-        )
-    };
     let x_hat = m.reconstruct(x, true)?;
     let mut loss = mean_squared(x, &x_hat)?;
     if m.settings.ssim_weight > 0.0 {
         let dissimilarity = differentiable_structural_dissimilarity(x, &x_hat, 7)?.mean_all()?;
         loss = (loss + (dissimilarity * m.settings.ssim_weight)?)?;
     }
+    step_both(optimisers, &loss)
+}
+
+/// One step of encoder and decoder together on `loss` (this autoencoder's and the
+/// autoencoder-u's).
+pub(crate) fn step_both(optimisers: &mut [Adam], loss: &Tensor) -> Result<StepLosses> {
+    let [opt_e, opt_d] = optimisers else {
+        candle::bail!(
+            "an autoencoder needs 2 optimisers (encoder, decoder), got {}",
+            optimisers.len()
+        )
+    };
     let grads = loss.backward()?;
     opt_e.step(&grads)?;
     opt_d.step(&grads)?;
-    Ok(vec![("autoencoder", scalar(&loss)?)])
+    Ok(vec![("autoencoder", scalar(loss)?)])
 }

@@ -17,6 +17,7 @@ mod step;
 use candle::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::autoencoder::Autoencoder;
 use crate::blocks::per_item_mean;
 use crate::config::ModelConfig;
 use crate::detector::{Detector, Passes, encoder_flops, generator_flops};
@@ -83,16 +84,6 @@ impl AutoencoderU {
         Statistic::DSSIM_TOP1,
     ];
 
-    /// The decoder's shapes: the bottleneck as the code, no spectral norm, an image and a
-    /// log-variance channel per input channel.
-    fn network_config(config: &ModelConfig, settings: &AutoencoderUSettings) -> ModelConfig {
-        ModelConfig {
-            latent: settings.bottleneck,
-            spectral_norm: false,
-            ..*config
-        }
-    }
-
     pub fn decode(&self, x: &Tensor, train: bool) -> candle::Result<Decoded> {
         let code = self.encoder.forward_t(x, train)?.mean;
         let out = self.decoder.forward_logits_t(&code, train)?;
@@ -128,24 +119,21 @@ impl Register for AutoencoderU {
         device: &Device,
         seed: u64,
     ) -> Result<Self> {
-        let players = [
-            Player::new("encoder", device),
-            Player::new("decoder", device),
-        ];
-        let shapes = Self::network_config(config, &settings);
-        let decoder_shapes = ModelConfig {
-            channels: 2 * config.channels,
-            ..shapes
-        };
-        let model = AutoencoderU {
+        // the plain autoencoder's networks, with a log-variance channel per image channel
+        let (encoder, decoder, players) = Autoencoder::networks(
+            config,
+            settings.bottleneck,
+            2 * config.channels,
+            device,
+            seed,
+        )?;
+        Ok(AutoencoderU {
             config: *config,
-            encoder: Encoder::new(&shapes, false, players[0].var_builder())?,
-            decoder: Generator::new(&decoder_shapes, players[1].var_builder())?,
+            encoder,
+            decoder,
             settings,
             players,
-        };
-        Player::seed_all(&model.players, seed)?;
-        Ok(model)
+        })
     }
 }
 

@@ -4,15 +4,12 @@
 use candle::{Result, Tensor};
 
 use super::AutoencoderU;
-use crate::detector::{Passes, StepContext, StepLosses, passes};
+use crate::detector::{Passes, StepContext, StepLosses};
+use crate::detectors::autoencoder::step::step_both;
 use crate::optim::Adam;
-use crate::training::scalar;
 
-/// The passes of one step: both networks trained once.
-pub const PASSES: [Passes; 2] = [
-    passes("encoder", 1.0, 0.0, 0.0),
-    passes("decoder", 1.0, 0.0, 0.0),
-];
+/// The passes of one step: both networks trained once, as the plain autoencoder's.
+pub const PASSES: [Passes; 2] = crate::detectors::autoencoder::PASSES;
 
 pub(super) fn train_step(
     m: &AutoencoderU,
@@ -20,16 +17,7 @@ pub(super) fn train_step(
     x: &Tensor,
     _context: &StepContext,
 ) -> Result<StepLosses> {
-    let [opt_e, opt_d] = optimisers else {
-        candle::bail!(
-            "the autoencoder-u needs 2 optimisers, got {}",
-            optimisers.len()
-        )
-    };
     let decoded = m.decode(x, true)?;
     let loss = AutoencoderU::negative_log_likelihood(x, &decoded)?.mean_all()?;
-    let grads = loss.backward()?;
-    opt_e.step(&grads)?;
-    opt_d.step(&grads)?;
-    Ok(vec![("autoencoder", scalar(&loss)?)])
+    step_both(optimisers, &loss)
 }
