@@ -191,6 +191,24 @@ fn score_then_eval_writes_every_output() {
         "the report names the weights used"
     );
     assert!(html.contains("Most anomalous images"));
+    // the run folder moved after scoring: its file of the recorded name is used (the tempdir
+    // guard then finds nothing to remove at the old place, which it allows)
+    let moved = out.path().join("moved-run");
+    std::fs::rename(run.path(), &moved).unwrap();
+    let eval_moved = out.path().join("eval-moved");
+    ok(xray_gan()
+        .arg("eval")
+        .arg("--scores")
+        .arg(&latest)
+        .arg("--out")
+        .arg(&eval_moved)
+        .arg("--run")
+        .arg(&moved));
+    let html = std::fs::read_to_string(eval_moved.join("report.html")).unwrap();
+    assert!(
+        html.contains("moved-run/model.safetensors"),
+        "the moved run's weights are named"
+    );
 }
 
 #[test]

@@ -221,11 +221,25 @@ fn scoring_weights(
     parts: &mut ReportParts,
 ) -> Result<(TrainConfig, Box<dyn Detector>, PathBuf, PathBuf)> {
     let cpu = select_device("cpu")?;
-    let Some(record) = ScoredWith::read(scores)? else {
+    // the recorded weights, or the run's file of that name where the run folder moved since
+    let weights = ScoredWith::read(scores)?.and_then(|record| {
+        let moved = record
+            .weights
+            .file_name()
+            .map(|name| folder.root.join(name))
+            .filter(|p| p.is_file());
+        match moved {
+            _ if record.weights.is_file() => Some(record),
+            Some(weights) => Some(ScoredWith { weights, ..record }),
+            None => None,
+        }
+    });
+    let Some(record) = weights else {
         let (config, model, weights) = folder.load_model(WhichWeights::Best, &cpu)?;
         parts.notes.push(format!(
-            "{} has no provenance record beside it: the gallery uses the run's best weights and \
-             its own data, which may not be what produced these scores.",
+            "{} has no provenance record beside it, or the weights it names are gone: the \
+             gallery uses the run's best weights and its own data, which may not be what \
+             produced these scores.",
             scores.display()
         ));
         let base = path_base(&config.data.root, config.data.format);
