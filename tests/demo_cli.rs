@@ -101,9 +101,11 @@ fn quick_demo_runs_end_to_end() {
 // The quick demo has 43 normal and 40 abnormal validation images, so one statistic's AUROC has
 // a null standard deviation of about 0.064; the assertion is on the primary statistic of the
 // detector the demo leads with (fixed before labels), not on the best of 25 near-chance ones.
-// Measured: the autoencoder's l2 gives 0.484 in the quick demo (0.549 ± 0.004 over three seeds
-// in the full benchmark), so the test waits for a detector that clears the bar.
-#[ignore = "issue 16: no detector's primary beats chance clearly on the quick demo (autoencoder l2 0.484); run with --ignored"]
+// Measured: the autoencoder-u's l2_u gives 0.615 in the quick demo on session 7's machine (the
+// plain autoencoder's l2 gave 0.484; 0.604 ± 0.008 over three seeds in the full benchmark): it
+// passes here, by less than a quarter of that sd, and results differ across machines, so it
+// stays ignored until a detector clears the bar with room.
+#[ignore = "issue 16: the leading primary clears 0.6 by 0.015 on one machine (autoencoder-u l2_u 0.615), too little to hold across machines; run with --ignored"]
 fn quick_demo_leading_detector_primary_beats_chance() {
     let out = tempfile::tempdir().unwrap();
     quick_demo(out.path());

@@ -103,14 +103,7 @@ fn score_then_eval_writes_every_output() {
     assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
 
     let eval = out.path().join("eval");
-    let stdout = ok(xray_gan()
-        .arg("eval")
-        .arg("--scores")
-        .arg(&scores)
-        .arg("--out")
-        .arg(&eval)
-        .arg("--run")
-        .arg(run.path()));
+    let stdout = eval_with_run(&scores, &eval, run.path());
     assert!(stdout.contains("primary fused_2s AUROC"), "{stdout}");
     // a headline the scores do not have is bad usage naming the file, not a silent substitute
     let typo = xray_gan()
@@ -177,14 +170,7 @@ fn score_then_eval_writes_every_output() {
     std::fs::remove_file(&best).unwrap();
     std::fs::write(&best, b"damaged").unwrap();
     let eval_latest = out.path().join("eval-latest");
-    ok(xray_gan()
-        .arg("eval")
-        .arg("--scores")
-        .arg(&latest)
-        .arg("--out")
-        .arg(&eval_latest)
-        .arg("--run")
-        .arg(run.path()));
+    eval_with_run(&latest, &eval_latest, run.path());
     let html = std::fs::read_to_string(eval_latest.join("report.html")).unwrap();
     assert!(
         html.contains("model.safetensors"),
@@ -196,14 +182,7 @@ fn score_then_eval_writes_every_output() {
     let moved = out.path().join("moved-run");
     std::fs::rename(run.path(), &moved).unwrap();
     let eval_moved = out.path().join("eval-moved");
-    ok(xray_gan()
-        .arg("eval")
-        .arg("--scores")
-        .arg(&latest)
-        .arg("--out")
-        .arg(&eval_moved)
-        .arg("--run")
-        .arg(&moved));
+    eval_with_run(&latest, &eval_moved, &moved);
     let html = std::fs::read_to_string(eval_moved.join("report.html")).unwrap();
     assert!(
         html.contains("moved-run/model.safetensors"),
@@ -274,6 +253,18 @@ fn text_with_nan(path: &std::path::Path) {
         "path,split,group,patient,study,label,l1\na.png,valid,HAND,p,s,0,0.1\nb.png,valid,HAND,p,s,1,NaN\n",
     )
     .unwrap();
+}
+
+/// `xray-gan eval --scores SCORES --out OUT --run RUN`, which must succeed; its stdout.
+fn eval_with_run(scores: &Path, out: &Path, run: &Path) -> String {
+    ok(xray_gan()
+        .arg("eval")
+        .arg("--scores")
+        .arg(scores)
+        .arg("--out")
+        .arg(out)
+        .arg("--run")
+        .arg(run))
 }
 
 fn eval(scores: &std::path::Path, out: &std::path::Path) -> std::process::Output {

@@ -21,11 +21,10 @@ use std::path::{Path, PathBuf};
 use candle::{Device, Tensor};
 use gan_models::{Detector, DetectorKind};
 use gan_train::{TrainConfig, Trainer};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 mod common;
+use common::ridge_images as images;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Recorded {
@@ -46,19 +45,6 @@ struct Recorded {
 
 fn fixture_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/detectors.json")
-}
-
-/// A batch of `b` images with smooth structure and noise, drawn from `seed`.
-fn images(b: usize, seed: u64) -> Tensor {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let values: Vec<f32> = (0..b * 32 * 32)
-        .map(|i| {
-            let (r, c) = ((i / 32) % 32, i % 32);
-            let ridge = ((r as f32 / 5.0).sin() * (c as f32 / 7.0).cos()) * 0.6;
-            (ridge + rng.random_range(-0.3f32..0.3)).clamp(-1.0, 1.0)
-        })
-        .collect();
-    Tensor::from_vec(values, (b, 1, 32, 32), &Device::Cpu).unwrap()
 }
 
 fn scores(model: &dyn Detector, x: &Tensor) -> Vec<(String, Vec<f32>)> {

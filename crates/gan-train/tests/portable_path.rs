@@ -27,29 +27,15 @@ use candle::{Device, Tensor};
 use gan_models::kernels::{fused_kernels_enabled, portable_kernels};
 use gan_models::{Detector, DetectorKind};
 use gan_train::{TrainConfig, Trainer};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 mod common;
+use common::ridge_images as images;
 
 /// A tensor agrees when ‖a − b‖ ≤ RELATIVE·max(‖a‖, ‖b‖) + ABSOLUTE·(the player's largest
 /// tensor norm); a loss or score when |a − b| ≤ VALUE_RELATIVE·max(|a|, |b|) + 1e-5.
 const RELATIVE: f64 = 1e-2;
 const ABSOLUTE: f64 = 1e-4;
 const VALUE_RELATIVE: f64 = 1e-3;
-
-/// A batch of `b` 32×32 images with smooth structure and noise, drawn from `seed`.
-fn images(b: usize, seed: u64) -> Tensor {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let values: Vec<f32> = (0..b * 32 * 32)
-        .map(|i| {
-            let (r, c) = ((i / 32) % 32, i % 32);
-            let ridge = ((r as f32 / 4.0).sin() * (c as f32 / 6.0).cos()) * 0.6;
-            (ridge + rng.random_range(-0.3f32..0.3)).clamp(-1.0, 1.0)
-        })
-        .collect();
-    Tensor::from_vec(values, (b, 1, 32, 32), &Device::Cpu).unwrap()
-}
 
 struct Observed {
     players: Vec<String>,

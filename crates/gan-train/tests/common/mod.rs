@@ -126,3 +126,18 @@ pub fn train_and_measure_calibration_l1(
         after: summary.best_calibration_l1.unwrap(),
     }
 }
+
+/// A batch of `b` 32×32 images with smooth structure and noise, drawn from `seed` (the detector
+/// fixture's and the portable-path comparison's input).
+pub fn ridge_images(b: usize, seed: u64) -> candle::Tensor {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let values: Vec<f32> = (0..b * 32 * 32)
+        .map(|i| {
+            let (r, c) = ((i / 32) % 32, i % 32);
+            let ridge = ((r as f32 / 5.0).sin() * (c as f32 / 7.0).cos()) * 0.6;
+            (ridge + rng.random_range(-0.3f32..0.3)).clamp(-1.0, 1.0)
+        })
+        .collect();
+    candle::Tensor::from_vec(values, (b, 1, 32, 32), &Device::Cpu).unwrap()
+}
