@@ -70,12 +70,7 @@ fn score_then_eval_writes_every_output() {
     let out = tempfile::tempdir().unwrap();
     trained_run(data.path(), run.path());
     let scores = out.path().join("scores.csv");
-    let stdout = ok(xray_gan()
-        .arg("score")
-        .arg("--run")
-        .arg(run.path())
-        .arg("--out")
-        .arg(&scores));
+    let stdout = score(run.path(), &scores);
     assert!(stdout.contains("valid images"), "{stdout}");
     let text = std::fs::read_to_string(&scores).unwrap();
     let mut lines = text.lines();
@@ -94,12 +89,7 @@ fn score_then_eval_writes_every_output() {
     );
     // scoring is deterministic
     let again = out.path().join("again.csv");
-    ok(xray_gan()
-        .arg("score")
-        .arg("--run")
-        .arg(run.path())
-        .arg("--out")
-        .arg(&again));
+    score(run.path(), &again);
     assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
 
     let eval = out.path().join("eval");
@@ -255,6 +245,16 @@ fn text_with_nan(path: &std::path::Path) {
     .unwrap();
 }
 
+/// `xray-gan score --run RUN --out OUT`, which must succeed; its stdout.
+fn score(run: &Path, out: &Path) -> String {
+    ok(xray_gan()
+        .arg("score")
+        .arg("--run")
+        .arg(run)
+        .arg("--out")
+        .arg(out))
+}
+
 /// `xray-gan eval --scores SCORES --out OUT --run RUN`, which must succeed; its stdout.
 fn eval_with_run(scores: &Path, out: &Path, run: &Path) -> String {
     ok(xray_gan()
@@ -289,12 +289,7 @@ fn predict_flags_new_images_at_the_runs_threshold_with_the_scores_of_score() {
     trained_run(data.path(), run.path());
     assert!(run.path().join("calibration_scores.csv").is_file());
     let scores = out.path().join("scores.csv");
-    ok(xray_gan()
-        .arg("score")
-        .arg("--run")
-        .arg(run.path())
-        .arg("--out")
-        .arg(&scores));
+    score(run.path(), &scores);
     let broken = out.path().join("extra");
     std::fs::create_dir_all(&broken).unwrap();
     std::fs::write(broken.join("broken.png"), b"not a png").unwrap();
@@ -381,12 +376,7 @@ fn a_dicom_dataset_trains_scores_and_predicts() {
     let out = tempfile::tempdir().unwrap();
     trained_run_in(data.path(), run.path(), "dicom");
     let scores = out.path().join("scores.csv");
-    ok(xray_gan()
-        .arg("score")
-        .arg("--run")
-        .arg(run.path())
-        .arg("--out")
-        .arg(&scores));
+    score(run.path(), &scores);
     let text = std::fs::read_to_string(&scores).unwrap();
     assert!(text.lines().skip(1).all(|l| l.contains(".dcm,")), "{text}");
     assert!(text.lines().count() > 10);
@@ -507,12 +497,7 @@ fn pydicom_sample_files_in_an_image_folder_train_score_and_predict() {
         "the unreadable file is named with its reason: {stderr}"
     );
     let scores = run.path().join("scores.csv");
-    ok(xray_gan()
-        .arg("score")
-        .arg("--run")
-        .arg(run.path())
-        .arg("--out")
-        .arg(&scores));
+    score(run.path(), &scores);
     let text = std::fs::read_to_string(&scores).unwrap();
     let test_rows = text.lines().filter(|l| l.contains(",test,")).count();
     assert_eq!(test_rows, 2 * readable.len(), "{text}");
