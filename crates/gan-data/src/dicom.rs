@@ -267,12 +267,12 @@ fn luma(pixels: &DecodedPixelData) -> std::result::Result<Vec<f64>, String> {
         .collect())
 }
 
-/// Walks the element headers of a DICOM file (`data`: what follows the `DICM` marker) and refuses
-/// one that claims more bytes than the file has left, before dicom-rs reads it: dicom-rs
-/// allocates an element's claimed length before it reads, so a damaged or hostile header
-/// claiming gigabytes cost that much memory for a moment. Also refuses a header without a valid
-/// VR where the transfer syntax says the VRs are explicit. Reads nothing past the headers; a
-/// deflated data set is left to dicom-rs (its lengths are inside the compressed stream).
+/// Walks the element headers of a DICOM file (`data`: what follows the `DICM` marker) as dicom-rs
+/// reads them and refuses one that claims more bytes than the file has left, before dicom-rs
+/// reads it: dicom-rs allocates an element's claimed length before it reads, so a damaged or
+/// hostile header claiming gigabytes cost that much memory for a moment. Reads nothing past the
+/// headers; a deflated data set is left to dicom-rs (its lengths are inside the compressed
+/// stream).
 fn check_element_lengths(data: &[u8]) -> std::result::Result<(), String> {
     // the file meta group is always explicit VR little endian
     let (meta_end, syntax) = walk_elements(data, 0, Encoding::ExplicitLittle, true)?;
@@ -353,16 +353,11 @@ fn walk_elements(
             let Some(vr_bytes) = data.get(p + 4..p + 6) else {
                 break;
             };
+            // an unknown VR is read as UN (a 32-bit length), as dicom-rs reads it
             let vr = std::str::from_utf8(vr_bytes)
                 .ok()
                 .and_then(|s| s.parse::<VR>().ok())
-                .ok_or_else(|| {
-                    format!(
-                        "damaged DICOM: element {tag} has no valid value representation \
-                         ({vr_bytes:02X?}) where its transfer syntax says every element names \
-                         one (an implicit-VR data set under an explicit-VR syntax?)"
-                    )
-                })?;
+                .unwrap_or(VR::UN);
             let long = matches!(
                 vr,
                 VR::OB

@@ -214,13 +214,13 @@ fn jpeg_baseline_decodes_and_its_rgb_coded_colour_is_converted_twice() {
 #[test]
 fn implicit_vr_data_set_under_an_explicit_vr_syntax_is_a_decode_error() {
     // pydicom reads the original SC_rgb_jpeg.dcm by guessing the VR encoding; dicom-rs does not
-    // (read as explicit VR, its lengths are garbage: refused by the header check before dicom-rs
-    // would allocate them)
+    // (read as explicit VR, the bytes of a length become an unknown VR, read as UN, and the
+    // next four a garbage length: refused by the header check before dicom-rs would allocate it)
     let path = fixture("SC_rgb_jpeg.dcm");
     assert_decode_error_names(
         decode_grey(&path, u64::MAX),
         &path,
-        "element (0008,0008) has no valid value representation",
+        "element (0008,0008) claims",
     );
 }
 
