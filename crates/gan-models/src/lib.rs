@@ -32,6 +32,7 @@ mod optim;
 mod player;
 mod registry;
 pub mod statistics;
+mod thread_flag;
 pub mod training;
 
 pub use checkpoint::{

@@ -223,16 +223,13 @@ fn scoring_weights(
     let cpu = select_device("cpu")?;
     // the recorded weights, or the run's file of that name where the run folder moved since
     let weights = ScoredWith::read(scores)?.and_then(|record| {
-        let moved = record
-            .weights
-            .file_name()
-            .map(|name| folder.root.join(name))
-            .filter(|p| p.is_file());
-        match moved {
-            _ if record.weights.is_file() => Some(record),
-            Some(weights) => Some(ScoredWith { weights, ..record }),
-            None => None,
+        if record.weights.is_file() {
+            return Some(record);
         }
+        let weights = folder.root.join(record.weights.file_name()?);
+        weights
+            .is_file()
+            .then_some(ScoredWith { weights, ..record })
     });
     let Some(record) = weights else {
         let (config, model, weights) = folder.load_model(WhichWeights::Best, &cpu)?;

@@ -13,14 +13,7 @@ thread_local! {
 /// Runs `f` with every layer's weights detached (nested calls stay frozen); the previous state
 /// comes back when `f` returns or unwinds.
 pub fn frozen<T>(f: impl FnOnce() -> T) -> T {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            FROZEN.with(|c| c.set(self.0));
-        }
-    }
-    let _restore = Restore(FROZEN.with(|c| c.replace(true)));
-    f()
+    crate::thread_flag::set_while(&FROZEN, f)
 }
 
 /// Whether a forward pass is running inside [`frozen`].

@@ -62,14 +62,7 @@ fn portable_by_environment() -> bool {
 /// takes); the previous state comes back when `f` returns or unwinds. Forward passes run on the
 /// calling thread, so the whole of a training step or a scoring pass inside `f` is portable.
 pub fn portable_kernels<T>(f: impl FnOnce() -> T) -> T {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            PORTABLE.with(|c| c.set(self.0));
-        }
-    }
-    let _restore = Restore(PORTABLE.with(|c| c.replace(true)));
-    f()
+    crate::thread_flag::set_while(&PORTABLE, f)
 }
 
 /// Whether the fused kernels are switched on here: not inside [`portable_kernels`] and not
