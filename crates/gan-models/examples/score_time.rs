@@ -26,10 +26,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     model.score(&x)?;
     let time = |f: &dyn Fn() -> candle::Result<()>| -> candle::Result<f64> {
         let t = Instant::now();
-        for _ in 0..3 {
+        for _ in 0..8 {
             f()?;
         }
-        Ok(t.elapsed().as_secs_f64() / 3.0)
+        Ok(t.elapsed().as_secs_f64() / 8.0)
     };
     let score = time(&|| {
         model

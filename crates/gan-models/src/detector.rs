@@ -144,7 +144,14 @@ pub trait Detector: Send + Sync {
     ) -> Result<StepLosses>;
 
     /// Every statistic for a batch, in eval mode: the same input always gives the same numbers.
-    fn score(&self, x: &Tensor) -> Result<ScoreBatch>;
+    fn score(&self, x: &Tensor) -> Result<ScoreBatch> {
+        self.score_statistics(x, self.statistics())
+    }
+
+    /// The statistics `wanted` (some of [`Detector::statistics`], in any order) for a batch, in
+    /// eval mode: the forward passes, then only what those statistics need (the throughput bench
+    /// scores the PyTorch peer's six this way).
+    fn score_statistics(&self, x: &Tensor, wanted: &[Statistic]) -> Result<ScoreBatch>;
 
     /// Per-image error on normal validation images that selects `best.safetensors` (lower is
     /// better; reported as `calibration_l1` in `losses.csv`).

@@ -127,8 +127,9 @@ impl ReconstructionPasses {
         let code = encoder.forward_t(x, false)?;
         let reconstruction = generator.forward_t(&code.mean, false)?;
         let code_of_reconstruction = encoder.forward_t(&reconstruction, false)?;
-        let d = discriminator.forward_t(x, false)?;
-        let d_of_reconstruction = discriminator.forward_t(&reconstruction, false)?;
+        // D in eval mode treats each image on its own, so x and x̂ go through it as one batch:
+        // the same numbers from half as many (twice as wide) matrix products
+        let (d, d_of_reconstruction) = discriminator.forward_pair(x, &reconstruction)?;
         Ok(ReconstructionPasses {
             x: x.clone(),
             code,

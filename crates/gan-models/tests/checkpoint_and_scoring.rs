@@ -48,6 +48,29 @@ fn batch() -> Tensor {
     Tensor::from_vec(values, (4, 1, 32, 32), &Device::Cpu).unwrap()
 }
 
+/// Asking for some statistics, in another order, gives those columns of the full score, bit for
+/// bit, and nothing else.
+#[test]
+fn a_subset_of_statistics_is_the_same_columns_of_the_full_score() {
+    for kind in DetectorKind::all() {
+        let model = build(kind, 11);
+        let x = batch();
+        let full = model.score(&x).unwrap();
+        let wanted: Vec<Statistic> = model
+            .statistics()
+            .iter()
+            .rev()
+            .step_by(2)
+            .copied()
+            .collect();
+        let part = model.score_statistics(&x, &wanted).unwrap();
+        assert_eq!(part.statistics, wanted, "{kind}");
+        for (s, column) in wanted.iter().zip(&part.values) {
+            assert_eq!(column.as_slice(), full.get(*s), "{kind} {s}");
+        }
+    }
+}
+
 #[test]
 fn scoring_twice_gives_identical_numbers_and_valid_ranges() {
     for kind in DetectorKind::all() {

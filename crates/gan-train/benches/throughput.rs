@@ -4,14 +4,20 @@
 //! Prints a table and JSON (also written to `--json FILE`), so runs can be compared.
 //!
 //! `cargo bench -p gan-train --bench throughput -- [--configs seed,seed-128,demo]
-//!  [--models all|alpha-gan,bigan] [--steps N] [--device cpu|cuda] [--no-loader] [--json FILE]`
+//!  [--models all|alpha-gan,bigan] [--steps N] [--device cpu|cuda] [--no-loader] [--json FILE]
+//!  [--epoch [--epoch-studies N]]`
+//! `--epoch` also trains one whole epoch per cell as `train` runs it (synthetic radiographs, N
+//! studies per body part, default 30), and reports its images/s beside the steps'.
+//! Scoring is reported twice for Alpha-GAN and BiGAN: every statistic, and only the PyTorch
+//! peer's six (`score_peer_statistics_img_per_s`), the number to set beside the peer's.
 //! Threads: `RAYON_NUM_THREADS` (candle's CPU kernels), default every core.
 
 use std::error::Error;
 
 use gan_models::{DetectorKind, select_device};
 use gan_train::throughput::{
-    BenchConfig, ModelThroughput, ThroughputReport, matmul_gflops, measure_loader, measure_model,
+    BenchConfig, ModelThroughput, ThroughputReport, matmul_gflops, measure_epoch, measure_loader,
+    measure_model,
 };
 
 #[global_allocator]
@@ -24,6 +30,8 @@ struct Args {
     device: String,
     loader: bool,
     json: Option<String>,
+    /// Studies per body part of the synthetic epoch, when one is measured.
+    epoch_studies: Option<usize>,
     /// Measure one cell and print its JSON only (each cell runs in its own process, so that its
     /// peak memory is its own: the allocator keeps freed pages for the life of a process).
     cell: bool,
@@ -37,6 +45,7 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
         device: "cpu".into(),
         loader: true,
         json: None,
+        epoch_studies: None,
         cell: false,
     };
     let mut it = std::env::args().skip(1);
@@ -56,6 +65,8 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
             "--device" => args.device = value()?,
             "--json" => args.json = Some(value()?),
             "--no-loader" => args.loader = false,
+            "--epoch" => args.epoch_studies = Some(args.epoch_studies.unwrap_or(30)),
+            "--epoch-studies" => args.epoch_studies = Some(value()?.parse()?),
             "--cell" => args.cell = true,
             "--bench" => {} // added by `cargo bench`
             other => return Err(format!("unknown argument {other:?}").into()),
@@ -70,8 +81,13 @@ fn measure_in_child(
     kind: DetectorKind,
     steps: usize,
     device: &str,
+    epoch_studies: Option<usize>,
 ) -> Result<ModelThroughput, Box<dyn Error>> {
+    let epoch: Vec<String> = epoch_studies
+        .map(|n| vec!["--epoch-studies".into(), n.to_string()])
+        .unwrap_or_default();
     let output = std::process::Command::new(std::env::current_exe()?)
+        .args(&epoch)
         .args([
             "--cell",
             "--no-loader",
@@ -100,12 +116,18 @@ fn main() -> Result<(), Box<dyn Error>> {
         let name = args.configs.first().ok_or("--cell needs --configs")?;
         let bench = BenchConfig::named(name).ok_or("unknown config")?;
         let kind = *args.models.first().ok_or("--cell needs --models")?;
-        let m = measure_model(
-            kind,
-            &bench,
-            args.steps.unwrap_or(3),
-            &select_device(&args.device)?,
-        )?;
+        let device = select_device(&args.device)?;
+        let mut m = measure_model(kind, &bench, args.steps.unwrap_or(3), &device)?;
+        if let Some(studies) = args.epoch_studies {
+            let scratch = tempfile::tempdir()?;
+            m.epoch = Some(measure_epoch(
+                kind,
+                &bench,
+                scratch.path(),
+                studies,
+                &device,
+            )?);
+        }
         println!("{}", serde_json::to_string(&m)?);
         return Ok(());
     }
@@ -136,7 +158,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             .steps
             .unwrap_or(if name.starts_with("seed") { 3 } else { 10 });
         for &kind in &args.models {
-            let m = measure_in_child(name, kind, steps, &args.device)?;
+            let m = measure_in_child(name, kind, steps, &args.device, args.epoch_studies)?;
             eprintln!(
                 "{:<10} {:<8} {:>7} {:>9.3} {:>9.1} {:>9.1} {:>8.1} {:>6.0}% {:>9.0}",
                 m.model,
@@ -149,6 +171,25 @@ fn main() -> Result<(), Box<dyn Error>> {
                 100.0 * m.achieved_train_gflops / report.matmul_gflops,
                 m.peak_rss_mib.unwrap_or(f64::NAN)
             );
+            if let Some(peer) = m.score_peer_statistics_img_per_s {
+                eprintln!(
+                    "{:<18} scoring the PyTorch peer's six statistics: {peer:.1} img/s",
+                    ""
+                );
+            }
+            if let Some(e) = &m.epoch {
+                eprintln!(
+                    "{:<18} one epoch of {} images as `train` runs it: steps {:.1} s ({:.1} img/s), \
+                     epoch end {:.1} s ({:.1} % of the steps), whole epoch {:.1} img/s",
+                    "",
+                    e.train_images,
+                    e.step_s,
+                    e.step_img_per_s,
+                    e.epoch_end_s,
+                    e.overhead_percent,
+                    e.epoch_img_per_s
+                );
+            }
             report.models.push(m);
         }
     }

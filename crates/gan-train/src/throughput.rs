@@ -8,7 +8,7 @@ use std::time::Instant;
 use candle::Device;
 use gan_data::synth::{SynthConfig, write_synthetic_mura};
 use gan_data::{Augmentation, Batcher};
-use gan_models::{DetectorKind, ModelConfig, normal_tensor};
+use gan_models::{DetectorKind, ModelConfig, Statistic, normal_tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::load_training_data;
@@ -32,8 +32,40 @@ pub struct ModelThroughput {
     /// FLOPs of one training step per image ([`step_flops_per_image`]), in GFLOP.
     pub train_gflop_per_image: f64,
     pub achieved_train_gflops: f64,
+    /// Scoring images/s computing only the PyTorch peer's statistics ([`PEER_STATISTICS`]), for
+    /// the detectors that have all of them (Alpha-GAN, BiGAN): the same work on both sides.
+    #[serde(default)]
+    pub score_peer_statistics_img_per_s: Option<f64>,
+    /// One whole epoch as `train` runs it, when asked for (`--epoch`).
+    #[serde(default)]
+    pub epoch: Option<EpochThroughput>,
     /// Peak resident memory of the process while this cell ran (Linux; `None` elsewhere).
     pub peak_rss_mib: Option<f64>,
+}
+
+/// The statistics the PyTorch peer (`../shared/peer/alpha_gan_ref.py`) computes when it scores.
+pub const PEER_STATISTICS: [Statistic; 6] = [
+    Statistic::L1,
+    Statistic::L2,
+    Statistic::FM_D3,
+    Statistic::FM_D4,
+    Statistic::FM_E,
+    Statistic::DISC,
+];
+
+/// One epoch of [`crate::train`] on synthetic normal images, timed as a user sees it: the steps,
+/// then the end of the epoch (calibration error, sample sheet, `losses.csv`, checkpoints).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochThroughput {
+    pub train_images: usize,
+    pub calibration_images: usize,
+    pub step_s: f64,
+    pub epoch_end_s: f64,
+    /// Training images per second of the steps alone, and of the whole epoch (steps + end).
+    pub step_img_per_s: f64,
+    pub epoch_img_per_s: f64,
+    /// The end of the epoch as a share of the steps' time, in percent.
+    pub overhead_percent: f64,
 }
 
 /// A named configuration to measure.
@@ -142,6 +174,22 @@ pub fn measure_model(
     device.synchronize()?;
     let score_s = start.elapsed().as_secs_f64() / steps as f64;
 
+    let has_peer_statistics = PEER_STATISTICS
+        .iter()
+        .all(|s| trainer.model.statistics().contains(s));
+    let score_peer_statistics_img_per_s = if has_peer_statistics {
+        trainer.model.score_statistics(&x, &PEER_STATISTICS)?;
+        device.synchronize()?;
+        let start = Instant::now();
+        for _ in 0..steps {
+            trainer.model.score_statistics(&x, &PEER_STATISTICS)?;
+        }
+        device.synchronize()?;
+        Some(bench.batch as f64 * steps as f64 / start.elapsed().as_secs_f64())
+    } else {
+        None
+    };
+
     let flops = trainer.model.step_flops_per_image(device)? as f64;
     let train_img_per_s = bench.batch as f64 / train_step_s;
     Ok(ModelThroughput {
@@ -157,7 +205,53 @@ pub fn measure_model(
         score_img_per_s: bench.batch as f64 / score_s,
         train_gflop_per_image: flops / 1e9,
         achieved_train_gflops: flops * train_img_per_s / 1e9,
+        score_peer_statistics_img_per_s,
+        epoch: None,
         peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// Trains one epoch with [`crate::train`] (no progress bar) on synthetic radiographs written under
+/// `scratch` (`studies_per_part` studies of each of the seven parts; their normal images, less the
+/// held-out tenth, are the epoch), into a run folder under `scratch`.
+pub fn measure_epoch(
+    kind: DetectorKind,
+    bench: &BenchConfig,
+    scratch: &Path,
+    studies_per_part: usize,
+    device: &Device,
+) -> Result<EpochThroughput> {
+    let data = scratch.join("data");
+    write_synthetic_mura(
+        &data,
+        &SynthConfig {
+            studies_per_part,
+            size: 96,
+            ..Default::default()
+        },
+        false,
+    )?;
+    let mut config = TrainConfig::new(kind, data.join(gan_data::MURA_DIR));
+    config.model = bench.model;
+    config.batch_size = bench.batch;
+    config.epochs = 1;
+    config.data.cache_dir = None;
+    let summary = crate::train(
+        &config,
+        &scratch.join("run"),
+        device,
+        &crate::TrainOptions::default(),
+    )?;
+    let images = summary.train_images as f64;
+    let epoch_s = summary.step_seconds + summary.epoch_end_seconds;
+    Ok(EpochThroughput {
+        train_images: summary.train_images,
+        calibration_images: summary.calibration_images,
+        step_s: summary.step_seconds,
+        epoch_end_s: summary.epoch_end_seconds,
+        step_img_per_s: images / summary.step_seconds,
+        epoch_img_per_s: images / epoch_s,
+        overhead_percent: 100.0 * summary.epoch_end_seconds / summary.step_seconds,
     })
 }
 

@@ -1,8 +1,9 @@
-//! The throughput report's FLOP count is the right size, and its loader measurement runs.
+//! The throughput report's FLOP count is the right size, and its loader and epoch measurements
+//! run.
 
 use candle::Device;
 use gan_models::{DetectorKind, ModelConfig};
-use gan_train::throughput::measure_loader;
+use gan_train::throughput::{BenchConfig, measure_epoch, measure_loader};
 
 #[test]
 fn seed_alpha_gan_step_is_about_nine_gflop_per_image() {
@@ -45,4 +46,35 @@ fn loader_measurement_reads_decodes_and_batches() {
         loader.cache_img_per_s > loader.decode_img_per_s,
         "{loader:?}"
     );
+}
+
+/// The epoch measurement runs `train` itself: a real run folder with its checkpoint appears, the
+/// counts are the dataset's, and the whole epoch is slower than its steps by the epoch end.
+#[test]
+fn epoch_measurement_trains_one_real_epoch_and_splits_its_time() {
+    let scratch = tempfile::tempdir().unwrap();
+    let bench = BenchConfig {
+        name: "tiny".into(),
+        model: ModelConfig {
+            image_size: 32,
+            width: 8,
+            latent: 16,
+            self_attention: false,
+            ..ModelConfig::default()
+        },
+        batch: 8,
+    };
+    let kind: DetectorKind = "autoencoder".parse().unwrap();
+    let epoch = measure_epoch(kind, &bench, scratch.path(), 5, &Device::Cpu).unwrap();
+    assert!(
+        scratch
+            .path()
+            .join("run/checkpoints/latest.safetensors")
+            .exists()
+    );
+    assert!(epoch.train_images > 8 && epoch.calibration_images > 0, "{epoch:?}");
+    assert!(epoch.step_s > 0.0 && epoch.epoch_end_s > 0.0, "{epoch:?}");
+    assert!(epoch.epoch_img_per_s < epoch.step_img_per_s, "{epoch:?}");
+    let share = 100.0 * epoch.epoch_end_s / epoch.step_s;
+    assert!((epoch.overhead_percent - share).abs() < 1e-9, "{epoch:?}");
 }

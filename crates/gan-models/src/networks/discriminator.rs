@@ -37,6 +37,27 @@ impl Discriminator {
         })
     }
 
+    /// D(a) and D(b) in eval mode from one pass over the two batches stacked: every layer in
+    /// eval mode works on each image alone, so this is D(a), D(b), with wider matrix products.
+    pub fn forward_pair(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+    ) -> Result<(DiscriminatorOutput, DiscriminatorOutput)> {
+        let n = a.dim(0)?;
+        let both = self.forward_t(&Tensor::cat(&[a, b], 0)?, false)?;
+        let part = |start: usize, len: usize| -> Result<DiscriminatorOutput> {
+            Ok(DiscriminatorOutput {
+                logit: both.logit.narrow(0, start, len)?,
+                features: TrunkFeatures {
+                    x3: both.features.x3.narrow(0, start, len)?,
+                    x4: both.features.x4.narrow(0, start, len)?,
+                },
+            })
+        };
+        Ok((part(0, n)?, part(n, b.dim(0)?)?))
+    }
+
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<DiscriminatorOutput> {
         let features = self.trunk.forward_t(x, train)?;
         let logit = self.head.forward_t(&features.x4, train)?.flatten_all()?;

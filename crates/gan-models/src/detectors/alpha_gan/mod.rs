@@ -101,14 +101,10 @@ impl Register for AlphaGan {
 impl Detector for AlphaGan {
     crate::detector::detector_parts!();
 
-    fn score(&self, x: &Tensor) -> Result<ScoreBatch> {
+    fn score_statistics(&self, x: &Tensor, wanted: &[Statistic]) -> Result<ScoreBatch> {
         let passes =
             ReconstructionPasses::run(x, &self.encoder, &self.generator, &self.discriminator)?;
-        Ok(compute(
-            &Self::STATISTICS,
-            passes.inputs(true),
-            &none_of_its_own,
-        )?)
+        Ok(compute(wanted, passes.inputs(true), &none_of_its_own)?)
     }
 
     fn validation_error(&self, x: &Tensor) -> Result<Vec<f32>> {

@@ -136,10 +136,10 @@ impl Register for Autoencoder {
 impl Detector for Autoencoder {
     crate::detector::detector_parts!();
 
-    fn score(&self, x: &Tensor) -> Result<ScoreBatch> {
+    fn score_statistics(&self, x: &Tensor, wanted: &[Statistic]) -> Result<ScoreBatch> {
         let reconstruction = self.reconstruct(x, false)?;
         Ok(compute(
-            &Self::STATISTICS,
+            wanted,
             ScoreInputs {
                 x,
                 reconstruction: &reconstruction,

@@ -140,14 +140,14 @@ impl Register for AutoencoderU {
 impl Detector for AutoencoderU {
     crate::detector::detector_parts!();
 
-    fn score(&self, x: &Tensor) -> Result<ScoreBatch> {
+    fn score_statistics(&self, x: &Tensor, wanted: &[Statistic]) -> Result<ScoreBatch> {
         let decoded = self.decode(x, false)?;
         let own = |statistic: Statistic| {
             (statistic == L2_U)
                 .then(|| column(&per_item_mean(&Self::weighted_residual(x, &decoded)?)?))
         };
         Ok(compute(
-            &Self::STATISTICS,
+            wanted,
             ScoreInputs {
                 x,
                 reconstruction: &decoded.reconstruction,

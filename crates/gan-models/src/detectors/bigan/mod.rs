@@ -81,14 +81,14 @@ impl Detector for BiGan {
 
     /// The joint discriminator judges (x, E(x)) and (x̂, E(x)): its features of both pairs give
     /// the feature-matching statistics, its logit of the first the realism one.
-    fn score(&self, x: &Tensor) -> Result<ScoreBatch> {
+    fn score_statistics(&self, x: &Tensor, wanted: &[Statistic]) -> Result<ScoreBatch> {
         let code = self.encoder.forward_t(x, false)?;
         let x_hat = self.generator.forward_t(&code.mean, false)?;
         let code_hat = self.encoder.forward_t(&x_hat, false)?;
         let d = self.discriminator.forward_t(x, &code.mean, false)?;
         let d_hat = self.discriminator.forward_t(&x_hat, &code.mean, false)?;
         Ok(compute(
-            &Self::STATISTICS,
+            wanted,
             ScoreInputs {
                 x,
                 reconstruction: &x_hat,

@@ -155,7 +155,7 @@ impl Register for FAnogan {
 impl Detector for FAnogan {
     crate::detector::detector_parts!();
 
-    fn score(&self, x: &Tensor) -> Result<ScoreBatch> {
+    fn score_statistics(&self, x: &Tensor, wanted: &[Statistic]) -> Result<ScoreBatch> {
         let passes = ReconstructionPasses::run(x, &self.encoder, &self.generator, &self.critic)?;
         let kappa = self.settings.kappa;
         let own = |statistic: Statistic| {
@@ -168,7 +168,7 @@ impl Detector for FAnogan {
                 column(&(per_item_mean(&residual.sqr()?)? + (features * kappa)?)?)
             })
         };
-        Ok(compute(&Self::STATISTICS, passes.inputs(false), &own)?)
+        Ok(compute(wanted, passes.inputs(false), &own)?)
     }
 
     fn validation_error(&self, x: &Tensor) -> Result<Vec<f32>> {

@@ -153,7 +153,7 @@ impl Detector for Ganomaly {
     crate::detector::detector_parts!();
 
     /// All statistics of a batch, in eval mode; `latent` = mean (E(x) − E′(x̂))².
-    fn score(&self, x: &Tensor) -> Result<ScoreBatch> {
+    fn score_statistics(&self, x: &Tensor, wanted: &[Statistic]) -> Result<ScoreBatch> {
         let passes =
             ReconstructionPasses::run(x, &self.encoder, &self.generator, &self.discriminator)?;
         let second_code = self
@@ -164,7 +164,7 @@ impl Detector for Ganomaly {
             (statistic == LATENT)
                 .then(|| column(&per_item_mean_squared(&passes.code.mean, &second_code)?))
         };
-        Ok(compute(&Self::STATISTICS, passes.inputs(true), &own)?)
+        Ok(compute(wanted, passes.inputs(true), &own)?)
     }
 
     fn validation_error(&self, x: &Tensor) -> Result<Vec<f32>> {

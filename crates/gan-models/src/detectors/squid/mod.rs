@@ -281,15 +281,15 @@ impl Register for Squid {
 impl Detector for Squid {
     crate::detector::detector_parts!();
 
-    fn score(&self, x: &Tensor) -> Result<ScoreBatch> {
+    fn score_statistics(&self, x: &Tensor, wanted: &[Statistic]) -> Result<ScoreBatch> {
         let reconstruction = self.reconstruct(x)?;
-        let d_real = self.discriminator.forward_t(x, false)?.logit;
-        let d_reconstruction = self.discriminator.forward_t(&reconstruction, false)?.logit;
+        let (d_real, d_reconstruction) = self.discriminator.forward_pair(x, &reconstruction)?;
+        let (d_real, d_reconstruction) = (d_real.logit, d_reconstruction.logit);
         let own = |statistic: Statistic| {
             (statistic == SQUID).then(|| column(&softplus(&d_reconstruction.neg()?)?))
         };
         Ok(compute(
-            &Self::STATISTICS,
+            wanted,
             ScoreInputs {
                 x,
                 reconstruction: &reconstruction,
