@@ -155,6 +155,22 @@ fn run_ours(o: &Options) -> Result<Side> {
     })
 }
 
+/// The commit measured, `+dirty` when the working tree has changes (`None` outside git).
+fn commit() -> Option<String> {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let head = git(&["rev-parse", "--short", "HEAD"])?;
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty { format!("{head}+dirty") } else { head })
+}
+
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
@@ -222,6 +238,7 @@ pub fn run(o: &Options) -> Result<()> {
     );
     if let Some(path) = &o.out {
         let json = serde_json::json!({
+            "commit": commit(),
             "threads": o.threads,
             "steps": o.steps,
             "peer_args": o.peer_args,

@@ -72,7 +72,10 @@ fn epoch_measurement_trains_one_real_epoch_and_splits_its_time() {
             .join("run/checkpoints/latest.safetensors")
             .exists()
     );
-    assert!(epoch.train_images > 8 && epoch.calibration_images > 0, "{epoch:?}");
+    assert!(
+        epoch.train_images > 8 && epoch.calibration_images > 0,
+        "{epoch:?}"
+    );
     assert!(epoch.step_s > 0.0 && epoch.epoch_end_s > 0.0, "{epoch:?}");
     assert!(epoch.epoch_img_per_s < epoch.step_img_per_s, "{epoch:?}");
     let share = 100.0 * epoch.epoch_end_s / epoch.step_s;
