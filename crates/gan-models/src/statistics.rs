@@ -77,7 +77,8 @@ pub struct ScoreBatch {
     pub statistics: Vec<Statistic>,
     /// `values[s][i]`: statistic `statistics[s]` of image `i`.
     pub values: Vec<Vec<f32>>,
-    /// |x − x̂|, `(B, C, S, S)`: the anomaly map.
+    /// The anomaly map, `(B, C, S, S)`: |x − x̂|, or where a detector's own score weights the
+    /// residual (the autoencoder-u), the weighted residual in the same units.
     pub residual: Tensor,
     /// x̂, `(B, C, S, S)`.
     pub reconstruction: Tensor,

@@ -142,11 +142,10 @@ impl Detector for AutoencoderU {
 
     fn score_statistics(&self, x: &Tensor, wanted: &[Statistic]) -> Result<ScoreBatch> {
         let decoded = self.decode(x, false)?;
-        let own = |statistic: Statistic| {
-            (statistic == L2_U)
-                .then(|| column(&per_item_mean(&Self::weighted_residual(x, &decoded)?)?))
-        };
-        Ok(compute(
+        let weighted = Self::weighted_residual(x, &decoded)?;
+        let own =
+            |statistic: Statistic| (statistic == L2_U).then(|| column(&per_item_mean(&weighted)?));
+        let mut scores = compute(
             wanted,
             ScoreInputs {
                 x,
@@ -156,7 +155,11 @@ impl Detector for AutoencoderU {
                 e_features: None,
             },
             &own,
-        )?)
+        )?;
+        // the map of what the primary averages, in the units of |x − x̂|: pixels where normal
+        // images vary (edges, markers) fade, the rest keep their residual
+        scores.residual = weighted.sqrt()?;
+        Ok(scores)
     }
 
     /// Mean |x − x̂| on normal images, as for the plain autoencoder (the likelihood its training
