@@ -258,12 +258,24 @@ fn fused_batch_norm_relu_equals_candle_nn_in_training_and_evaluation() {
             );
         }
     }
-    let x = random(&[b, c, h, w], 21);
+    // evaluation mode: the running statistics are constants; the gradients reach x, weight and
+    // bias (a frozen generator passes its input gradient back through this)
+    let x = Var::from_tensor(&random(&[b, c, h, w], 21)).unwrap();
+    let a = ours.forward_t(x.as_tensor(), false).unwrap();
+    let e = theirs_forward(x.as_tensor(), false);
+    assert!(max_abs_diff(&a, &e) < 1e-5, "evaluation output");
+    let r = random(a.dims(), 23);
+    let ga = (&a * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    let ge = (&e * &r).unwrap().sum_all().unwrap().backward().unwrap();
     assert!(
-        max_abs_diff(
-            &ours.forward_t(&x, false).unwrap(),
-            &theirs_forward(&x, false)
-        ) < 1e-5,
-        "evaluation output"
+        max_abs_diff(ga.get(&x).unwrap(), ge.get(&x).unwrap()) < 1e-5,
+        "evaluation ∂x"
     );
+    for name in ["weight", "bias"] {
+        let (va, ve) = (get(&ours_vars, name), get(&theirs_vars, name));
+        assert!(
+            max_abs_diff(ga.get(&va).unwrap(), ge.get(&ve).unwrap()) < 1e-4,
+            "evaluation ∂{name}"
+        );
+    }
 }

@@ -1,15 +1,16 @@
-//! BatchNorm + ReLU, the generator's normalisation, as a layer with candle_nn's variables; its
-//! training-mode pass runs the fused CPU kernel ([`crate::kernels::activation`]) or, elsewhere,
-//! the composition of candle ops.
+//! BatchNorm + ReLU, the generator's normalisation, as a layer with candle_nn's variables; in
+//! both modes it runs the fused CPU kernel ([`crate::kernels::activation`]) or, elsewhere, the
+//! composition of candle ops.
 
 use candle::{Result, Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 
-use crate::kernels::activation::{batch_norm_relu, planes};
+use crate::kernels::activation::{batch_norm_relu, batch_norm_relu_eval, planes};
 
 /// A BatchNorm followed by ReLU, with candle_nn's variables, initialisation and running-average
 /// rule (momentum 0.1, running variance unbiased), so checkpoints are unchanged. Training mode
-/// runs [`batch_norm_relu`]; evaluation mode normalises with the running statistics.
+/// runs [`batch_norm_relu`]; evaluation mode normalises with the running statistics
+/// ([`batch_norm_relu_eval`]).
 #[derive(Debug, Clone)]
 pub struct BatchNormRelu {
     running_mean: Var,
@@ -48,6 +49,16 @@ impl BatchNormRelu {
                 &((self.running_var.as_tensor() * (1.0 - m))? + (stats.variance * unbiased)?)?
                     .detach(),
             )?;
+            return Ok(y);
+        }
+        if let Some(y) = batch_norm_relu_eval(
+            x,
+            &self.weight,
+            &self.bias,
+            self.running_mean.as_tensor(),
+            self.running_var.as_tensor(),
+            Self::EPS,
+        )? {
             return Ok(y);
         }
         let shape: Vec<usize> = (0..x.rank()).map(|d| if d == 1 { c } else { 1 }).collect();

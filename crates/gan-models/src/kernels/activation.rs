@@ -208,16 +208,58 @@ pub fn batch_norm_relu(
     let y = x.apply_op3(
         &weight.contiguous()?,
         &bias.contiguous()?,
-        BatchNormReluOp { mean, inv_std },
+        BatchNormReluOp {
+            mean,
+            inv_std,
+            batch_statistics: true,
+        },
     )?;
     Ok((y, statistics))
 }
 
-/// The fused op, with the batch statistics computed beforehand (they are constants of the
-/// backward formula below, which accounts for their dependence on x).
+/// ReLU(BatchNorm(x)) in evaluation mode, one pass on the CPU: normalised with the running
+/// statistics `running_mean` and `running_var` (constants here), scaled by `weight` and shifted
+/// by `bias`. `None` where the fused kernels do not apply (the caller composes candle ops).
+pub fn batch_norm_relu_eval(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    eps: f64,
+) -> Result<Option<Tensor>> {
+    if !fused_applies(x) {
+        return Ok(None);
+    }
+    let mean = running_mean
+        .to_dtype(candle::DType::F32)?
+        .to_vec1::<f32>()?;
+    let inv_std = running_var
+        .to_dtype(candle::DType::F32)?
+        .to_vec1::<f32>()?
+        .iter()
+        .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
+        .collect();
+    let y = x.contiguous()?.apply_op3(
+        &weight.contiguous()?,
+        &bias.contiguous()?,
+        BatchNormReluOp {
+            mean,
+            inv_std,
+            batch_statistics: false,
+        },
+    )?;
+    Ok(Some(y))
+}
+
+/// The fused op, with the statistics computed beforehand. In training mode they are the batch's
+/// own (constants of the backward formula below, which accounts for their dependence on x); in
+/// evaluation mode the running statistics, which do not depend on x.
 struct BatchNormReluOp {
     mean: Vec<f32>,
     inv_std: Vec<f32>,
+    /// Whether `mean` and `inv_std` are this batch's statistics (training mode).
+    batch_statistics: bool,
 }
 
 impl CustomOp3 for BatchNormReluOp {
@@ -257,7 +299,8 @@ impl CustomOp3 for BatchNormReluOp {
     }
 
     /// With x̂ = (x − μ)·s (s = 1/σ), g = ∂L/∂y masked by y > 0 and m = B·n values per channel:
-    /// ∂β = Σg, ∂γ = Σg·x̂, ∂x = γ·s·(g − ∂β/m − x̂·∂γ/m).
+    /// ∂β = Σg, ∂γ = Σg·x̂, ∂x = γ·s·(g − ∂β/m − x̂·∂γ/m) with the batch's statistics, and
+    /// ∂x = γ·s·g with running ones (constants).
     fn bwd(
         &self,
         x: &Tensor,
@@ -326,8 +369,10 @@ impl BatchNormReluOp {
                 let at = p * n..(p + 1) * n;
                 let (mean, inv_std) = (self.mean[ch], self.inv_std[ch]);
                 let scale = gamma[ch] * inv_std;
-                let beta_mean = (sums_beta[ch] / m) as f32;
-                let gamma_mean = (sums_gamma[ch] / m) as f32;
+                let (beta_mean, gamma_mean) = match self.batch_statistics {
+                    true => ((sums_beta[ch] / m) as f32, (sums_gamma[ch] / m) as f32),
+                    false => (0.0, 0.0),
+                };
                 for (((d, &xv), &yv), &gv) in dst
                     .iter_mut()
                     .zip(&x[at.clone()])
