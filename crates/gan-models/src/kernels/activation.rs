@@ -12,7 +12,7 @@
 use candle::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu::{contiguous_f32, with_f32};
+use super::cpu::{contiguous_f32, with_avx2, with_f32};
 
 fn fused_applies(x: &Tensor) -> bool {
     super::fused_kernels_apply(&[x])
@@ -51,6 +51,26 @@ struct BiasLeakyRelu {
     slope: f64,
 }
 
+/// One plane of LeakyReLU(x + b). The sign of a value is a coin toss, so this must be a
+/// vectorised select, not a branch: compiled for AVX2 (a blend) it took 0.8 ms on 4.2 M values
+/// where the baseline x86-64 build, which branched, took 12.8 ms (`examples/trunk_time.rs`); the
+/// same operations, so the same bits.
+#[inline(always)]
+fn leaky_plane(dst: &mut [f32], src: &[f32], b: f32, slope: f32) {
+    for (d, &v) in dst.iter_mut().zip(src) {
+        let v = v + b;
+        *d = if v > 0.0 { v } else { slope * v };
+    }
+}
+
+/// One plane of LeakyReLU's input gradient from its output's sign (see [`leaky_plane`]).
+#[inline(always)]
+fn leaky_gradient_plane(dst: &mut [f32], y: &[f32], g: &[f32], slope: f32) {
+    for ((d, &yv), &gv) in dst.iter_mut().zip(y).zip(g) {
+        *d = if yv > 0.0 { gv } else { slope * gv };
+    }
+}
+
 impl CustomOp2 for BiasLeakyRelu {
     fn name(&self) -> &'static str {
         "xray-gan-bias-leaky-relu"
@@ -76,10 +96,7 @@ impl CustomOp2 for BiasLeakyRelu {
             .enumerate()
             .for_each(|(p, (dst, src))| {
                 let b = bias[p % c];
-                for (d, &v) in dst.iter_mut().zip(src) {
-                    let v = v + b;
-                    *d = if v > 0.0 { v } else { slope * v };
-                }
+                with_avx2(|| leaky_plane(dst, src, b, slope));
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -103,11 +120,7 @@ impl CustomOp2 for BiasLeakyRelu {
                     .par_chunks_mut(dims.2.max(1))
                     .zip(y.par_chunks(dims.2.max(1)))
                     .zip(g.par_chunks(dims.2.max(1)))
-                    .for_each(|((dst, y), g)| {
-                        for ((d, &yv), &gv) in dst.iter_mut().zip(y).zip(g) {
-                            *d = if yv > 0.0 { gv } else { slope * gv };
-                        }
-                    });
+                    .for_each(|((dst, y), g)| with_avx2(|| leaky_gradient_plane(dst, y, g, slope)));
                 Ok(grad_x)
             })
         })?;

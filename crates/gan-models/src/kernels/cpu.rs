@@ -45,7 +45,7 @@ pub(super) fn swap_leading(data: &[f32], a: usize, b: usize, n: usize) -> Vec<f3
 /// kernels use no fused multiply-add, so both paths compute the same IEEE operations in the same
 /// order and give bit-identical results.
 #[inline(always)]
-fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+pub(super) fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2")]

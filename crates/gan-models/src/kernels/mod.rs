@@ -25,7 +25,7 @@ mod cpu;
 pub mod gemm_conv;
 pub mod softmax;
 
-pub use activation::{BatchStatistics, batch_norm_relu, bias_leaky_relu};
+pub use activation::{BatchStatistics, batch_norm_relu, batch_norm_relu_eval, bias_leaky_relu};
 pub use softmax::softmax_last_dim;
 
 use std::cell::Cell;
