@@ -35,6 +35,10 @@ fn main() -> candle::Result<()> {
         let relu = time(&|| y.relu())?;
         print!("[zeros {zeros:.4} affine {affine:.4} relu {relu:.4}] ");
         let flops = 2.0 * (b * cout * cin * 16 * (hw / 2) * (hw / 2)) as f64;
+        let cols = Tensor::randn(0f32, 1.0, (cin * 16, b * (hw / 2) * (hw / 2)), &dev)?;
+        let w2 = w.reshape((cout, cin * 16))?;
+        let product = time(&|| w2.matmul(&cols))?;
+        print!("[its product alone {product:.4} s] ");
         total += conv + act;
         print!(
             "conv {cin}->{cout} at {hw}: {conv:.4} s ({:.0} GFLOP/s), bias+leaky {act:.4} s",
