@@ -386,16 +386,19 @@ impl BatchNormReluOp {
                     true => ((sums_beta[ch] / m) as f32, (sums_gamma[ch] / m) as f32),
                     false => (0.0, 0.0),
                 };
-                for (((d, &xv), &yv), &gv) in dst
-                    .iter_mut()
-                    .zip(&x[at.clone()])
-                    .zip(&y[at.clone()])
-                    .zip(&g[at])
-                {
-                    let gv = if yv > 0.0 { gv } else { 0.0 };
-                    let x_hat = (xv - mean) * inv_std;
-                    *d = scale * (gv - beta_mean - x_hat * gamma_mean);
-                }
+                // a select per value, not a branch (see `leaky_plane`)
+                with_avx2(|| {
+                    for (((d, &xv), &yv), &gv) in dst
+                        .iter_mut()
+                        .zip(&x[at.clone()])
+                        .zip(&y[at.clone()])
+                        .zip(&g[at])
+                    {
+                        let gv = if yv > 0.0 { gv } else { 0.0 };
+                        let x_hat = (xv - mean) * inv_std;
+                        *d = scale * (gv - beta_mean - x_hat * gamma_mean);
+                    }
+                });
             });
         let to_f32 = |v: Vec<f64>| v.into_iter().map(|s| s as f32).collect::<Vec<_>>();
         (grad_x, to_f32(sums_gamma), to_f32(sums_beta))

@@ -31,13 +31,26 @@ pub(super) fn with_f32<R>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result
 
 /// `(a, b, n)` data as `(b, a, n)`, in one pass.
 pub(super) fn swap_leading(data: &[f32], a: usize, b: usize, n: usize) -> Vec<f32> {
-    let mut out = vec![0f32; data.len()];
-    out.par_chunks_mut(n.max(1))
+    assert_eq!(
+        data.len(),
+        a * b * n,
+        "swap_leading: {a}×{b}×{n} values expected"
+    );
+    // every element is copied once below, so the buffer is not zeroed first
+    let len = data.len();
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(n.max(1))
         .enumerate()
         .for_each(|(p, dst)| {
             let (j, i) = (p / a, p % a);
-            dst.copy_from_slice(&data[(i * b + j) * n..][..n]);
+            for (d, &v) in dst.iter_mut().zip(&data[(i * b + j) * n..][..n]) {
+                d.write(v);
+            }
         });
+    // SAFETY: the `a·b` chunks of `n` cover all `len` elements (asserted above), and each chunk
+    // was written whole from a source slice of exactly `n` values.
+    unsafe { out.set_len(len) };
     out
 }
 
