@@ -230,26 +230,31 @@ fn fused_batch_norm_relu_equals_candle_nn_in_training_and_evaluation() {
         use candle::ModuleT;
         theirs.forward_t(x, train).unwrap().relu().unwrap()
     };
-    for step in 0..2u64 {
-        let x =
-            Var::from_tensor(&random(&[b, c, h, w], 11 + step).affine(2.0, 0.3).unwrap()).unwrap();
-        let a = ours.forward_t(x.as_tensor(), true).unwrap();
-        let e = theirs_forward(x.as_tensor(), true);
-        assert!(max_abs_diff(&a, &e) < 1e-5, "training output");
-        let r = random(a.dims(), 3 + step);
+    // the same output and the same gradients for x, weight and bias, in either mode
+    let compare = |x: &Var, train: bool, seed: u64| {
+        let mode = if train { "training" } else { "evaluation" };
+        let a = ours.forward_t(x.as_tensor(), train).unwrap();
+        let e = theirs_forward(x.as_tensor(), train);
+        assert!(max_abs_diff(&a, &e) < 1e-5, "{mode} output");
+        let r = random(a.dims(), seed);
         let ga = (&a * &r).unwrap().sum_all().unwrap().backward().unwrap();
         let ge = (&e * &r).unwrap().sum_all().unwrap().backward().unwrap();
         assert!(
-            max_abs_diff(ga.get(&x).unwrap(), ge.get(&x).unwrap()) < 1e-4,
-            "∂x"
+            max_abs_diff(ga.get(x).unwrap(), ge.get(x).unwrap()) < 1e-4,
+            "{mode} ∂x"
         );
         for name in ["weight", "bias"] {
             let (va, ve) = (get(&ours_vars, name), get(&theirs_vars, name));
             assert!(
                 max_abs_diff(ga.get(&va).unwrap(), ge.get(&ve).unwrap()) < 1e-4,
-                "∂{name}"
+                "{mode} ∂{name}"
             );
         }
+    };
+    for step in 0..2u64 {
+        let x =
+            Var::from_tensor(&random(&[b, c, h, w], 11 + step).affine(2.0, 0.3).unwrap()).unwrap();
+        compare(&x, true, 3 + step);
         // the running statistics follow the same rule
         for name in ["running_mean", "running_var"] {
             assert!(
@@ -260,22 +265,9 @@ fn fused_batch_norm_relu_equals_candle_nn_in_training_and_evaluation() {
     }
     // evaluation mode: the running statistics are constants; the gradients reach x, weight and
     // bias (a frozen generator passes its input gradient back through this)
-    let x = Var::from_tensor(&random(&[b, c, h, w], 21)).unwrap();
-    let a = ours.forward_t(x.as_tensor(), false).unwrap();
-    let e = theirs_forward(x.as_tensor(), false);
-    assert!(max_abs_diff(&a, &e) < 1e-5, "evaluation output");
-    let r = random(a.dims(), 23);
-    let ga = (&a * &r).unwrap().sum_all().unwrap().backward().unwrap();
-    let ge = (&e * &r).unwrap().sum_all().unwrap().backward().unwrap();
-    assert!(
-        max_abs_diff(ga.get(&x).unwrap(), ge.get(&x).unwrap()) < 1e-5,
-        "evaluation ∂x"
+    compare(
+        &Var::from_tensor(&random(&[b, c, h, w], 21)).unwrap(),
+        false,
+        23,
     );
-    for name in ["weight", "bias"] {
-        let (va, ve) = (get(&ours_vars, name), get(&theirs_vars, name));
-        assert!(
-            max_abs_diff(ga.get(&va).unwrap(), ge.get(&ve).unwrap()) < 1e-4,
-            "evaluation ∂{name}"
-        );
-    }
 }
