@@ -1,5 +1,5 @@
-//! Fused per-channel layers for the CPU: bias + LeakyReLU (the trunk's stages) and training-mode
-//! BatchNorm + ReLU (the generator's stages).
+//! Fused per-channel layers for the CPU: bias + LeakyReLU (the trunk's stages) and BatchNorm +
+//! ReLU in training and evaluation mode (the generator's stages).
 //!
 //! Composed from candle's tensor ops, bias + LeakyReLU keeps five full-size tensors in the graph
 //! (the sum, the two halves, the scaled half, the result) and BatchNorm + ReLU eight (the

@@ -5,8 +5,8 @@
 //!
 //! - [`gemm_conv`]: convolutions and transposed convolutions as im2col/col2im + one gemm, one
 //!   graph node each, the column matrix recomputed in the backward pass.
-//! - [`activation`]: bias + LeakyReLU (the trunk) and training-mode BatchNorm + ReLU (the
-//!   generator), keeping only input and output in the graph.
+//! - [`activation`]: bias + LeakyReLU (the trunk) and BatchNorm + ReLU in training and
+//!   evaluation mode (the generator), keeping only input and output in the graph.
 //! - [`attention`]: self-attention over positions, recomputed in the backward pass.
 //! - [`softmax`]: softmax over the last dimension with its backward.
 //! - `cpu`: their shared pieces (f32 storage access, the vectorised softmax row and dot, AVX2
