@@ -1,6 +1,8 @@
-//! Pieces shared by the CPU kernels: f32 slices of candle's storage, a one-pass transpose of the
-//! two leading axes, and a softmax row and dot product whose passes vectorise (lane-wise
+//! Pieces shared by the CPU kernels: f32 slices of candle's storage, output buffers written
+//! without zeroing, a one-pass transpose of the two leading axes, and a softmax row and dot product whose passes vectorise (lane-wise
 //! reductions, a polynomial exponential; AVX2 code where the CPU has it).
+
+use std::mem::MaybeUninit;
 
 use candle::{CpuStorage, Layout, Result, Tensor};
 use rayon::prelude::*;
@@ -29,6 +31,28 @@ pub(super) fn with_f32<R>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result
     f(contiguous_f32(cpu, layout, op)?)
 }
 
+/// A vector of `len` floats filled in parallel, chunk by chunk, without zeroing it first (for
+/// buffers every element of which a kernel writes anyway: at several times a layer's input, the
+/// zeroing pass cost as much as the writing). `fill(i, chunk)` gets chunk `i`: `chunk` values,
+/// the last one possibly fewer.
+///
+/// # Safety
+/// `fill` must write every element of each chunk it is given (or panic).
+pub(super) unsafe fn written_in_chunks(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + Send,
+) -> Vec<f32> {
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(i, values)| fill(i, values));
+    // SAFETY: the chunks cover all `len` elements and the caller's `fill` wrote each of them.
+    unsafe { out.set_len(len) };
+    out
+}
+
 /// `(a, b, n)` data as `(b, a, n)`, in one pass.
 pub(super) fn swap_leading(data: &[f32], a: usize, b: usize, n: usize) -> Vec<f32> {
     assert_eq!(
@@ -36,22 +60,16 @@ pub(super) fn swap_leading(data: &[f32], a: usize, b: usize, n: usize) -> Vec<f3
         a * b * n,
         "swap_leading: {a}×{b}×{n} values expected"
     );
-    // every element is copied once below, so the buffer is not zeroed first
-    let len = data.len();
-    let mut out: Vec<f32> = Vec::with_capacity(len);
-    out.spare_capacity_mut()[..len]
-        .par_chunks_mut(n.max(1))
-        .enumerate()
-        .for_each(|(p, dst)| {
+    // SAFETY: the `a·b` chunks of `n` are the whole output (asserted above), and each is
+    // written whole from a source slice of exactly `n` values.
+    unsafe {
+        written_in_chunks(data.len(), n, |p, dst| {
             let (j, i) = (p / a, p % a);
             for (d, &v) in dst.iter_mut().zip(&data[(i * b + j) * n..][..n]) {
                 d.write(v);
             }
-        });
-    // SAFETY: the `a·b` chunks of `n` cover all `len` elements (asserted above), and each chunk
-    // was written whole from a source slice of exactly `n` values.
-    unsafe { out.set_len(len) };
-    out
+        })
+    }
 }
 
 /// Runs `f` compiled for AVX2 when the CPU has it (8 lanes instead of the baseline's 4). The

@@ -17,7 +17,7 @@
 use candle::{CpuStorage, CustomOp1, CustomOp2, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu::{contiguous_f32, swap_leading, with_f32};
+use super::cpu::{contiguous_f32, swap_leading, with_f32, written_in_chunks};
 
 /// Geometry shared by a convolution's image side and its column side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,14 +88,11 @@ fn im2col(g: Geometry, x: &[f32]) -> Result<Vec<f32>> {
             x.len()
         );
     }
-    // Every element is written exactly once below (a copied source pixel or a padding zero), so
-    // the buffer is not zeroed first: at 4× the input, that pass cost as much as the copy.
-    let len = g.rows() * n;
-    let mut out: Vec<f32> = Vec::with_capacity(len);
-    out.spare_capacity_mut()[..len]
-        .par_chunks_mut(n)
-        .enumerate()
-        .for_each(|(r, row)| {
+    // SAFETY: every row's `batch` blocks of `positions` values are `oh` lines of `ow` values, and
+    // each line is written whole: zeros, or zeros around the span `cols`, every element of
+    // which is a source pixel (or the loop panics).
+    let out = unsafe {
+        written_in_chunks(g.rows() * n, n, |r, row| {
             let (c, tap) = (r / (g.kernel * g.kernel), r % (g.kernel * g.kernel));
             let (ky, kx) = (tap / g.kernel, tap % g.kernel);
             let (rows, first_y) = g.inside(ky, g.height, oh);
@@ -105,9 +102,9 @@ fn im2col(g: Geometry, x: &[f32]) -> Result<Vec<f32>> {
                 let dst = &mut row[b * positions..][..positions];
                 for (oy, line) in dst.chunks_exact_mut(ow).enumerate() {
                     if !rows.contains(&oy) {
-                        line.iter_mut().for_each(|d| {
+                        for d in line {
                             d.write(0.0);
-                        });
+                        }
                         continue;
                     }
                     let iy = first_y + (oy - rows.start) * g.stride;
@@ -124,11 +121,8 @@ fn im2col(g: Geometry, x: &[f32]) -> Result<Vec<f32>> {
                     }
                 }
             }
-        });
-    // SAFETY: the loop above wrote all `len` elements: every row's `batch` blocks of `positions`
-    // values, each block `oh` lines of `ow` values, each line wholly zeros or zeros around the
-    // span `cols`, every element of which is written (or the loop panicked before this line).
-    unsafe { out.set_len(len) };
+        })
+    };
     Ok(out)
 }
 
