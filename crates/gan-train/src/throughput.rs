@@ -139,6 +139,23 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Seconds per call of `f`, called once untimed (with 0), then `steps` times (with 1..=steps)
+/// between two synchronisations of `device`.
+fn seconds_per_call(
+    device: &Device,
+    steps: usize,
+    f: &mut dyn FnMut(u64) -> Result<()>,
+) -> Result<f64> {
+    f(0)?;
+    device.synchronize()?;
+    let start = Instant::now();
+    for step in 1..=steps as u64 {
+        f(step)?;
+    }
+    device.synchronize()?;
+    Ok(start.elapsed().as_secs_f64() / steps as f64)
+}
+
 /// Trains `steps` steps (after one warm-up step) and scores as many batches of random images.
 pub fn measure_model(
     kind: DetectorKind,
@@ -156,36 +173,23 @@ pub fn measure_model(
     let x = (normal_tensor((bench.batch, s * s), 7, device)? * 0.5)?
         .reshape((bench.batch, 1, s, s))?
         .tanh()?;
-    trainer.step(&x, 0, 0)?;
-    device.synchronize()?;
-    let start = Instant::now();
-    for step in 1..=steps {
-        trainer.step(&x, 0, step as u64)?;
-    }
-    device.synchronize()?;
-    let train_step_s = start.elapsed().as_secs_f64() / steps as f64;
-
-    trainer.model.score(&x)?;
-    device.synchronize()?;
-    let start = Instant::now();
-    for _ in 0..steps {
+    let train_step_s = seconds_per_call(device, steps, &mut |step| {
+        trainer.step(&x, 0, step)?;
+        Ok(())
+    })?;
+    let score_s = seconds_per_call(device, steps, &mut |_| {
         trainer.model.score(&x)?;
-    }
-    device.synchronize()?;
-    let score_s = start.elapsed().as_secs_f64() / steps as f64;
-
+        Ok(())
+    })?;
     let has_peer_statistics = PEER_STATISTICS
         .iter()
         .all(|s| trainer.model.statistics().contains(s));
     let score_peer_statistics_img_per_s = if has_peer_statistics {
-        trainer.model.score_statistics(&x, &PEER_STATISTICS)?;
-        device.synchronize()?;
-        let start = Instant::now();
-        for _ in 0..steps {
+        let seconds = seconds_per_call(device, steps, &mut |_| {
             trainer.model.score_statistics(&x, &PEER_STATISTICS)?;
-        }
-        device.synchronize()?;
-        Some(bench.batch as f64 * steps as f64 / start.elapsed().as_secs_f64())
+            Ok(())
+        })?;
+        Some(bench.batch as f64 / seconds)
     } else {
         None
     };
