@@ -133,16 +133,15 @@ fn scoring_twice_gives_identical_numbers_and_valid_ranges() {
             }
             _ => {}
         }
-        let mean_square: Vec<f32> = a
-            .residual
-            .sqr()
-            .unwrap()
-            .flatten_from(1)
-            .unwrap()
-            .mean(1)
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let per_image_mean = |t: &Tensor| -> Vec<f32> {
+            t.flatten_from(1)
+                .unwrap()
+                .mean(1)
+                .unwrap()
+                .to_vec1()
+                .unwrap()
+        };
+        let mean_square = per_image_mean(&a.residual.sqr().unwrap());
         if kind.name() == "autoencoder-u" {
             // its map is the confidence-weighted residual: its mean square is the primary
             let primary = a.get(gan_models::detectors::autoencoder_u::L2_U);
@@ -152,15 +151,7 @@ fn scoring_twice_gives_identical_numbers_and_valid_ranges() {
             assert_ne!(mean_square.as_slice(), a.get(Statistic::L2));
         } else {
             // l1 and l2 are the mean and mean square of the residual map
-            let residual: Vec<f32> = a
-                .residual
-                .flatten_from(1)
-                .unwrap()
-                .mean(1)
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            for (r, l1) in residual.iter().zip(a.get(Statistic::L1)) {
+            for (r, l1) in per_image_mean(&a.residual).iter().zip(a.get(Statistic::L1)) {
                 assert!((r - l1).abs() < 1e-5);
             }
             assert_eq!(mean_square.as_slice(), a.get(Statistic::L2));
