@@ -58,6 +58,19 @@ fn main() -> candle::Result<()> {
         println!();
     }
     println!("trunk pieces total {total:.3} s");
+    // the generator's self-attention: after the 2w stage (16×16) and the first w stage (32×32)
+    for (c, hw) in [(128, 16), (64, 32)] {
+        let n = hw * hw;
+        let q = Tensor::randn(0f32, 1.0, (b, c / 8, n), &dev)?;
+        let k = Tensor::randn(0f32, 1.0, (b, c / 8, n), &dev)?;
+        let v = Tensor::randn(0f32, 1.0, (b, c, n), &dev)?;
+        let att = time(&|| spatial_attention(&q, &k, &v))?;
+        let flops = 2.0 * (b * n * n * (c / 8 + c)) as f64;
+        println!(
+            "generator attention, {c} channels at {hw}x{hw}: {att:.4} s ({:.0} GFLOP/s)",
+            flops / att / 1e9
+        );
+    }
     // the generator's BatchNorm + ReLU at 32×32, 64 channels, in both modes, with the backward
     let x = candle::Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, 64, 32, 32), &dev)?)?;
     let w = Tensor::ones(64, candle::DType::F32, &dev)?;

@@ -96,7 +96,10 @@ impl CustomOp2 for BiasLeakyRelu {
             .enumerate()
             .for_each(|(p, (dst, src))| {
                 let b = bias[p % c];
-                with_avx2(|| leaky_plane(dst, src, b, slope));
+                with_avx2(
+                    #[inline(always)]
+                    || leaky_plane(dst, src, b, slope),
+                );
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -120,7 +123,12 @@ impl CustomOp2 for BiasLeakyRelu {
                     .par_chunks_mut(dims.2.max(1))
                     .zip(y.par_chunks(dims.2.max(1)))
                     .zip(g.par_chunks(dims.2.max(1)))
-                    .for_each(|((dst, y), g)| with_avx2(|| leaky_gradient_plane(dst, y, g, slope)));
+                    .for_each(|((dst, y), g)| {
+                        with_avx2(
+                            #[inline(always)]
+                            || leaky_gradient_plane(dst, y, g, slope),
+                        )
+                    });
                 Ok(grad_x)
             })
         })?;
@@ -387,18 +395,21 @@ impl BatchNormReluOp {
                     false => (0.0, 0.0),
                 };
                 // a select per value, not a branch (see `leaky_plane`)
-                with_avx2(|| {
-                    for (((d, &xv), &yv), &gv) in dst
-                        .iter_mut()
-                        .zip(&x[at.clone()])
-                        .zip(&y[at.clone()])
-                        .zip(&g[at])
-                    {
-                        let gv = if yv > 0.0 { gv } else { 0.0 };
-                        let x_hat = (xv - mean) * inv_std;
-                        *d = scale * (gv - beta_mean - x_hat * gamma_mean);
-                    }
-                });
+                with_avx2(
+                    #[inline(always)]
+                    || {
+                        for (((d, &xv), &yv), &gv) in dst
+                            .iter_mut()
+                            .zip(&x[at.clone()])
+                            .zip(&y[at.clone()])
+                            .zip(&g[at])
+                        {
+                            let gv = if yv > 0.0 { gv } else { 0.0 };
+                            let x_hat = (xv - mean) * inv_std;
+                            *d = scale * (gv - beta_mean - x_hat * gamma_mean);
+                        }
+                    },
+                );
             });
         let to_f32 = |v: Vec<f64>| v.into_iter().map(|s| s as f32).collect::<Vec<_>>();
         (grad_x, to_f32(sums_gamma), to_f32(sums_beta))

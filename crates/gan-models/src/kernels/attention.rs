@@ -14,82 +14,10 @@
 //! in cache; the softmax's exponential is a vectorisable polynomial.
 
 use candle::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
-use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
-use super::cpu::{contiguous_f32, dot, softmax_row, with_f32};
+use super::cpu::{View, contiguous_f32, dot, matmul, softmax_row, with_avx2, with_f32};
 use super::softmax::softmax_last_dim;
-
-/// A read-only matrix view: element (r, c) at `data[r·rs + c·cs]`.
-#[derive(Clone, Copy)]
-struct View<'a> {
-    data: &'a [f32],
-    rs: usize,
-    cs: usize,
-}
-
-impl<'a> View<'a> {
-    /// A row-major `rows × cols` matrix.
-    fn rows(data: &'a [f32], cols: usize) -> Self {
-        View {
-            data,
-            rs: cols,
-            cs: 1,
-        }
-    }
-
-    /// The transpose of a row-major matrix with `cols` columns.
-    fn transposed(data: &'a [f32], cols: usize) -> Self {
-        View {
-            data,
-            rs: 1,
-            cs: cols,
-        }
-    }
-
-    fn fits(&self, rows: usize, cols: usize) -> bool {
-        rows == 0 || cols == 0 || (rows - 1) * self.rs + (cols - 1) * self.cs < self.data.len()
-    }
-}
-
-/// `out` (m×n, row stride `out_rs`) = a (m×k) · b (k×n), or `+=` when `accumulate`; on this
-/// thread.
-fn matmul(
-    out: &mut [f32],
-    out_rs: usize,
-    accumulate: bool,
-    (m, n, k): (usize, usize, usize),
-    a: View,
-    b: View,
-) {
-    let out_fits = m == 0 || n == 0 || (m - 1) * out_rs + n <= out.len();
-    assert!(out_fits && a.fits(m, k) && b.fits(k, n), "matmul shapes");
-    // SAFETY: the assert above keeps every index gemm touches inside the three slices; `out` is
-    // exclusively borrowed and does not alias `a` or `b`.
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            out_rs as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.cs as isize,
-            a.rs as isize,
-            b.data.as_ptr(),
-            b.cs as isize,
-            b.rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
-    }
-}
 
 /// Rows `first..first + rows` of P = softmax(QᵀK) for one image into `p` (rows × N); q, k are
 /// (d, N).
@@ -102,13 +30,62 @@ fn attention_rows(
     d: usize,
     n: usize,
 ) {
-    let q_rows = View {
-        data: &q[first..],
-        rs: 1,
-        cs: n,
-    };
-    matmul(p, n, false, (rows, n, d), q_rows, View::rows(k, n));
+    assert!(q.len() >= d * n && k.len() >= d * n && p.len() >= rows * n && first + rows <= n);
+    with_avx2(
+        #[inline(always)]
+        || energies(p, first, rows, q, k, d, n),
+    );
     p[..rows * n].chunks_mut(n).for_each(softmax_row);
+}
+
+/// Query rows per group and key positions per chunk of [`energies`]: a 4 × 16 block of
+/// accumulators (eight AVX2 registers) per pass over the d rows of K.
+const GROUP: usize = 4;
+const CHUNK: usize = 16;
+
+/// `p[r][j] = Σ_e q[e][first + r]·k[e][j]`, the energies, by a register-blocked loop instead of
+/// gemm: d = C/8 is 8 at the generator's 32×32 stage, a product so shallow that gemm spent its
+/// time packing and storing (the energies and the softmax took as long as the far larger
+/// V·Pᵀ). The sum runs over e in order, with no fused multiply-add (see [`with_avx2`]).
+#[inline(always)]
+fn energies(p: &mut [f32], first: usize, rows: usize, q: &[f32], k: &[f32], d: usize, n: usize) {
+    let mut group_q = vec![[0f32; GROUP]; d];
+    for r0 in (0..rows).step_by(GROUP) {
+        let g = GROUP.min(rows - r0);
+        for (e, qe) in group_q.iter_mut().enumerate() {
+            for (r, v) in qe.iter_mut().enumerate() {
+                *v = if r < g {
+                    q[e * n + first + r0 + r]
+                } else {
+                    0.0
+                };
+            }
+        }
+        let whole = n - n % CHUNK;
+        for j in (0..whole).step_by(CHUNK) {
+            let mut acc = [[0f32; CHUNK]; GROUP];
+            for (e, qe) in group_q.iter().enumerate() {
+                let kv: &[f32; CHUNK] = k[e * n + j..][..CHUNK].try_into().expect("chunk");
+                for (a, &qv) in acc.iter_mut().zip(qe) {
+                    for (a, &kv) in a.iter_mut().zip(kv) {
+                        *a += qv * kv;
+                    }
+                }
+            }
+            for (r, a) in acc.iter().enumerate().take(g) {
+                p[(r0 + r) * n + j..][..CHUNK].copy_from_slice(a);
+            }
+        }
+        for j in whole..n {
+            for r in 0..g {
+                let mut a = 0f32;
+                for (e, qe) in group_q.iter().enumerate() {
+                    a += qe[r] * k[e * n + j];
+                }
+                p[(r0 + r) * n + j] = a;
+            }
+        }
+    }
 }
 
 /// Query rows per block: a block of P (64 × N floats, 256 KiB at N = 1024) stays in cache

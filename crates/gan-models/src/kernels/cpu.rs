@@ -1,10 +1,11 @@
 //! Pieces shared by the CPU kernels: f32 slices of candle's storage, output buffers written
-//! without zeroing, a one-pass transpose of the two leading axes, and a softmax row and dot product whose passes vectorise (lane-wise
+//! without zeroing, a single-threaded matrix product on strided views, and a softmax row and dot product whose passes vectorise (lane-wise
 //! reductions, a polynomial exponential; AVX2 code where the CPU has it).
 
 use std::mem::MaybeUninit;
 
 use candle::{CpuStorage, Layout, Result, Tensor};
+use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 /// The contiguous f32 data behind a kernel's input; `op` names the kernel in errors.
@@ -53,28 +54,85 @@ pub(super) unsafe fn written_in_chunks(
     out
 }
 
-/// `(a, b, n)` data as `(b, a, n)`, in one pass.
-pub(super) fn swap_leading(data: &[f32], a: usize, b: usize, n: usize) -> Vec<f32> {
-    assert_eq!(
-        data.len(),
-        a * b * n,
-        "swap_leading: {a}×{b}×{n} values expected"
-    );
-    // SAFETY: the `a·b` chunks of `n` are the whole output (asserted above), and each is
-    // written whole from a source slice of exactly `n` values.
+/// A read-only matrix view: element (r, c) at `data[r·rs + c·cs]`.
+#[derive(Clone, Copy)]
+pub(super) struct View<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> View<'a> {
+    /// A row-major `rows × cols` matrix.
+    pub fn rows(data: &'a [f32], cols: usize) -> Self {
+        View {
+            data,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix with `cols` columns.
+    pub fn transposed(data: &'a [f32], cols: usize) -> Self {
+        View {
+            data,
+            rs: 1,
+            cs: cols,
+        }
+    }
+
+    fn fits(&self, rows: usize, cols: usize) -> bool {
+        rows == 0 || cols == 0 || (rows - 1) * self.rs + (cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// `out` (m×n, row stride `out_rs`) = a (m×k) · b (k×n), or `+=` when `accumulate`; on this
+/// thread.
+pub(super) fn matmul(
+    out: &mut [f32],
+    out_rs: usize,
+    accumulate: bool,
+    (m, n, k): (usize, usize, usize),
+    a: View,
+    b: View,
+) {
+    let out_fits = m == 0 || n == 0 || (m - 1) * out_rs + n <= out.len();
+    assert!(out_fits && a.fits(m, k) && b.fits(k, n), "matmul shapes");
+    // SAFETY: the assert above keeps every index gemm touches inside the three slices; `out` is
+    // exclusively borrowed and does not alias `a` or `b`.
     unsafe {
-        written_in_chunks(data.len(), n, |p, dst| {
-            let (j, i) = (p / a, p % a);
-            for (d, &v) in dst.iter_mut().zip(&data[(i * b + j) * n..][..n]) {
-                d.write(v);
-            }
-        })
+        gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            out_rs as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
     }
 }
 
 /// Runs `f` compiled for AVX2 when the CPU has it (8 lanes instead of the baseline's 4). The
 /// kernels use no fused multiply-add, so both paths compute the same IEEE operations in the same
 /// order and give bit-identical results.
+///
+/// Pass `f` as `#[inline(always)] || …`: only code inlined into the AVX2 function is compiled
+/// for AVX2, and LLVM left larger closures out of line, compiled for the baseline. The softmax
+/// row ran that way, with 4-lane SSE, until session 9 found it in a disassembly (the generator's
+/// 32×32 attention: 0.122 → 0.103 s at batch 64).
 #[inline(always)]
 pub(super) fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
@@ -94,7 +152,10 @@ pub(super) fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
 /// Softmax of one row in place: subtract the maximum, exponentiate, divide by the sum; every
 /// pass vectorises.
 pub(super) fn softmax_row(row: &mut [f32]) {
-    with_avx2(|| softmax_row_in_lanes(row))
+    with_avx2(
+        #[inline(always)]
+        || softmax_row_in_lanes(row),
+    )
 }
 
 #[inline(always)]
@@ -152,7 +213,10 @@ fn lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> [f32; 8] {
 
 /// Σ a·b in 8 lanes.
 pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    with_avx2(|| dot_in_lanes(a, b))
+    with_avx2(
+        #[inline(always)]
+        || dot_in_lanes(a, b),
+    )
 }
 
 #[inline(always)]

@@ -1,23 +1,31 @@
-//! Convolutions as one matrix product each, on the CPU.
+//! Convolutions as matrix products, on the CPU.
 //!
 //! candle 0.11's CPU `conv_transpose2d` is a direct loop without gemm, parallel only over output
 //! channels, and `conv2d`'s backward uses it for the input gradient: a discriminator's first layer
 //! (one input channel) then runs on one thread. Here both directions are `im2col` / `col2im` (two
-//! adjoint memory passes, fused, parallel) around a single gemm:
+//! adjoint memory passes, fused, parallel) around gemm:
 //!
 //! - conv2d: `y = W · im2col(x)`, W viewed as (out, in·k·k);
 //! - conv_transpose2d: `y = col2im(Wᵀ · x)`, W viewed as (in, out·k·k).
 //!
-//! Each op's gradient is the other op, so every backward pass is gemm plus memory passes too.
-//! Each convolution is one graph node holding only its input and weight: the column matrix, four
-//! times the input (conv2d) or the output (conv_transpose2d) at stride 2, is a temporary of the
-//! forward pass and is recomputed by the backward pass rather than kept in the graph.
-//! Other devices and dtypes use candle's own convolutions.
+//! The forward passes run image by image, images in parallel: one image's columns (a few hundred
+//! KiB to 1 MiB at the seed's widths) stay in cache between the pass that writes them and the
+//! product that reads them, and each product writes its image's part of the (B, C, H, W) output
+//! directly. Made for the whole batch at once, the columns were four times the layer's input at
+//! stride 2 (67 MB at the seed's second layer) written to memory and read back, and the product's
+//! (C, B·H·W) result needed a transposing pass: together a fifth of each convolution's time. A
+//! 1×1 convolution (the attention projections) takes its input as its columns.
+//!
+//! Each op's gradient is the other op, so every backward pass is gemm plus memory passes too;
+//! the backward passes work on the whole batch (the weight gradient sums over it).
+//! Each convolution is one graph node holding only its input and weight: the columns are a
+//! temporary of the forward pass and are recomputed by the backward pass rather than kept in the
+//! graph. Other devices and dtypes use candle's own convolutions.
 
-use candle::{CpuStorage, CustomOp1, CustomOp2, Device, Layout, Result, Shape, Tensor};
+use candle::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu::{contiguous_f32, swap_leading, with_f32, written_in_chunks};
+use super::cpu::{View, contiguous_f32, matmul, written_in_chunks};
 
 /// Geometry shared by a convolution's image side and its column side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +58,11 @@ impl Geometry {
                 self.width
             ),
         }
+    }
+
+    /// A 1×1 convolution with stride 1 and no padding: its columns are its input.
+    fn is_pointwise(&self) -> bool {
+        (self.kernel, self.stride, self.padding) == (1, 1, 0)
     }
 
     fn rows(&self) -> usize {
@@ -232,21 +245,34 @@ impl CustomOp2 for Conv2d {
     ) -> Result<(CpuStorage, Shape)> {
         let g = self.g;
         let (oh, ow) = g.out_hw()?;
-        let n = g.batch * oh * ow;
-        let cols = Tensor::from_vec(
-            im2col(g, contiguous_f32(s1, l1, "conv2d")?)?,
-            (g.rows(), n),
-            &Device::Cpu,
-        )?;
-        let w = Tensor::from_slice(
-            contiguous_f32(s2, l2, "conv2d")?,
-            (self.out_c, g.rows()),
-            &Device::Cpu,
-        )?;
-        // (out, B·OH·OW) → (B, out, OH, OW) in one pass
-        let y = with_f32(&w.matmul(&cols)?, "conv2d", |y| {
-            Ok(swap_leading(y, self.out_c, g.batch, oh * ow))
-        })?;
+        let x = contiguous_f32(s1, l1, "conv2d")?;
+        let w = contiguous_f32(s2, l2, "conv2d")?;
+        let (p, rows) = (oh * ow, g.rows());
+        let image = g.channels * g.height * g.width;
+        if x.len() != g.batch * image || image == 0 {
+            candle::bail!("conv2d: {} input values for {g:?}", x.len());
+        }
+        let one = Geometry { batch: 1, ..g };
+        let mut y = vec![0f32; g.batch * self.out_c * p];
+        y.par_chunks_mut(self.out_c * p)
+            .zip(x.par_chunks(image))
+            .try_for_each(|(y, x)| {
+                // a 1×1 convolution's columns are the image itself
+                let cols = match one.is_pointwise() {
+                    true => None,
+                    false => Some(im2col(one, x)?),
+                };
+                let cols = View::rows(cols.as_deref().unwrap_or(x), p);
+                matmul(
+                    y,
+                    p,
+                    false,
+                    (self.out_c, p, rows),
+                    View::rows(w, rows),
+                    cols,
+                );
+                Ok::<(), candle::Error>(())
+            })?;
         Ok((
             CpuStorage::F32(y),
             Shape::from((g.batch, self.out_c, oh, ow)),
@@ -315,22 +341,31 @@ impl CustomOp2 for ConvTranspose2d {
     ) -> Result<(CpuStorage, Shape)> {
         let g = self.g;
         let (h, w) = self.in_hw;
-        // x (B, Cin, H·W) → (Cin, B·H·W) in one pass
-        let x = swap_leading(
-            contiguous_f32(s1, l1, "conv_transpose2d")?,
-            g.batch,
-            self.in_c,
-            h * w,
-        );
-        let x = Tensor::from_vec(x, (self.in_c, g.batch * h * w), &Device::Cpu)?;
-        let weight = Tensor::from_slice(
-            contiguous_f32(s2, l2, "conv_transpose2d")?,
-            (self.in_c, g.rows()),
-            &Device::Cpu,
-        )?;
-        let out = with_f32(&weight.t()?.matmul(&x)?, "conv_transpose2d", |cols| {
-            col2im(g, cols)
-        })?;
+        let x = contiguous_f32(s1, l1, "conv_transpose2d")?;
+        let weight = contiguous_f32(s2, l2, "conv_transpose2d")?;
+        let (hw, rows) = (h * w, g.rows());
+        let plane = g.channels * g.height * g.width;
+        if x.len() != g.batch * self.in_c * hw || plane == 0 || hw == 0 {
+            candle::bail!("conv_transpose2d: {} input values for {g:?}", x.len());
+        }
+        let one = Geometry { batch: 1, ..g };
+        let mut out = vec![0f32; g.batch * plane];
+        out.par_chunks_mut(plane)
+            .zip(x.par_chunks(self.in_c * hw))
+            .try_for_each(|(y, x)| {
+                // this image's columns Wᵀ·x, then summed into its output planes
+                let mut cols = vec![0f32; rows * hw];
+                matmul(
+                    &mut cols,
+                    hw,
+                    false,
+                    (rows, hw, self.in_c),
+                    View::transposed(weight, rows),
+                    View::rows(x, hw),
+                );
+                y.copy_from_slice(&col2im(one, &cols)?);
+                Ok::<(), candle::Error>(())
+            })?;
         Ok((
             CpuStorage::F32(out),
             Shape::from((g.batch, g.channels, g.height, g.width)),
