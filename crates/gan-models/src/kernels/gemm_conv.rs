@@ -141,19 +141,24 @@ fn im2col(g: Geometry, x: &[f32]) -> Result<Vec<f32>> {
 
 /// (C·k·k, B·OH·OW) → (B, C, H, W), summing overlapping taps: the adjoint of [`im2col`].
 fn col2im(g: Geometry, cols: &[f32]) -> Result<Vec<f32>> {
+    let mut out = vec![0f32; g.batch * g.channels * g.height * g.width];
+    col2im_into(g, cols, &mut out)?;
+    Ok(out)
+}
+
+/// [`col2im`] summed into `out` (B, C, H, W).
+fn col2im_into(g: Geometry, cols: &[f32], out: &mut [f32]) -> Result<()> {
     let (oh, ow) = g.out_hw()?;
     let positions = oh * ow;
     let n = g.batch * positions;
-    if cols.len() != g.rows() * n {
+    let plane = g.height * g.width;
+    if cols.len() != g.rows() * n || out.len() != g.batch * g.channels * plane {
         candle::bail!(
-            "col2im: expected {}x{} columns, got {} values",
-            g.rows(),
-            n,
-            cols.len()
+            "col2im: {} columns and {} outputs for {g:?}",
+            cols.len(),
+            out.len()
         );
     }
-    let plane = g.height * g.width;
-    let mut out = vec![0f32; g.batch * g.channels * plane];
     out.par_chunks_mut(plane)
         .enumerate()
         .for_each(|(p, image)| {
@@ -175,7 +180,7 @@ fn col2im(g: Geometry, cols: &[f32]) -> Result<Vec<f32>> {
                 }
             }
         });
-    Ok(out)
+    Ok(())
 }
 
 /// [`im2col`] as a differentiable op (its gradient is [`Col2Im`]).
@@ -288,18 +293,25 @@ impl CustomOp2 for Conv2d {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let g = self.g;
         let (oh, ow) = g.out_hw()?;
-        let grad = grad
-            .transpose(0, 1)?
-            .contiguous()?
-            .reshape((self.out_c, g.batch * oh * ow))?;
-        let w2 = w.reshape((self.out_c, g.rows()))?;
-        // an untracked side (data input, frozen weight) needs no gradient
+        // an untracked side (data input, frozen weight) needs no gradient; ∂x is the transposed
+        // convolution of the gradient with the same weight, image by image
         let grad_x = match x.track_op() {
-            true => Some(w2.t()?.matmul(&grad)?.apply_op1(Col2Im(g))?),
+            true => Some(grad.contiguous()?.apply_op2(
+                &w.contiguous()?,
+                ConvTranspose2d {
+                    g,
+                    in_c: self.out_c,
+                    in_hw: (oh, ow),
+                },
+            )?),
             false => None,
         };
         let grad_w = match w.track_op() {
             true => {
+                let grad = grad
+                    .transpose(0, 1)?
+                    .contiguous()?
+                    .reshape((self.out_c, g.batch * oh * ow))?;
                 let cols = x.contiguous()?.apply_op1(Im2Col(g))?;
                 Some(grad.matmul(&cols.t()?)?.reshape(w.shape())?)
             }
@@ -363,8 +375,7 @@ impl CustomOp2 for ConvTranspose2d {
                     View::transposed(weight, rows),
                     View::rows(x, hw),
                 );
-                y.copy_from_slice(&col2im(one, &cols)?);
-                Ok::<(), candle::Error>(())
+                col2im_into(one, &cols, y)
             })?;
         Ok((
             CpuStorage::F32(out),
@@ -380,25 +391,27 @@ impl CustomOp2 for ConvTranspose2d {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let g = self.g;
-        let (h, wd) = self.in_hw;
-        let grad_cols = grad.contiguous()?.apply_op1(Im2Col(g))?;
-        let w2 = w.reshape((self.in_c, g.rows()))?;
-        // an untracked side (data input, frozen weight) needs no gradient
+        // an untracked side (data input, frozen weight) needs no gradient; ∂x is the convolution
+        // of the gradient with the same weight, image by image
         let grad_x = match x.track_op() {
-            true => Some(
-                w2.matmul(&grad_cols)?
-                    .reshape((self.in_c, g.batch, h, wd))?
-                    .transpose(0, 1)?
-                    .contiguous()?,
-            ),
+            true => Some(grad.contiguous()?.apply_op2(
+                &w.contiguous()?,
+                Conv2d {
+                    g,
+                    out_c: self.in_c,
+                },
+            )?),
             false => None,
         };
         let grad_w = match w.track_op() {
-            true => Some(
-                self.channels_first(x)?
-                    .matmul(&grad_cols.t()?)?
-                    .reshape(w.shape())?,
-            ),
+            true => {
+                let grad_cols = grad.contiguous()?.apply_op1(Im2Col(g))?;
+                Some(
+                    self.channels_first(x)?
+                        .matmul(&grad_cols.t()?)?
+                        .reshape(w.shape())?,
+                )
+            }
             false => None,
         };
         Ok((grad_x, grad_w))
