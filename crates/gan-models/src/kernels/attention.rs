@@ -154,6 +154,7 @@ impl CustomOp3 for SpatialAttention {
                         (c, rows, n),
                         v,
                         View::transposed(p, n),
+                        false,
                     );
                 }
             },
@@ -236,9 +237,17 @@ fn image_backward(
             cs: n,
         };
         // dV += dO[:, block] · P_block
-        matmul(dv, n, true, (c, n, rows), go_block, View::rows(p, n));
+        matmul(dv, n, true, (c, n, rows), go_block, View::rows(p, n), false);
         // dP_block = dO[:, block]ᵀ · V, then dS = P ⊙ (dP − rowsum(dP ⊙ P))
-        matmul(ds, n, false, (rows, n, c), go_block_t, View::rows(v, n));
+        matmul(
+            ds,
+            n,
+            false,
+            (rows, n, c),
+            go_block_t,
+            View::rows(v, n),
+            false,
+        );
         for (g_row, p_row) in ds.chunks_mut(n).zip(p.chunks(n)).take(rows) {
             let dot = dot(g_row, p_row);
             for (g, &pv) in g_row.iter_mut().zip(p_row) {
@@ -254,13 +263,14 @@ fn image_backward(
             (i, rows, n),
             k_all,
             View::transposed(ds, n),
+            false,
         );
         let q_block = View {
             data: &q[first..],
             rs: n,
             cs: 1,
         };
-        matmul(dk, n, true, (i, n, rows), q_block, View::rows(ds, n));
+        matmul(dk, n, true, (i, n, rows), q_block, View::rows(ds, n), false);
     }
 }
 

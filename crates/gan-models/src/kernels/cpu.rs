@@ -87,7 +87,7 @@ impl<'a> View<'a> {
 }
 
 /// `out` (m×n, row stride `out_rs`) = a (m×k) · b (k×n), or `+=` when `accumulate`; on this
-/// thread.
+/// thread, or on all of rayon's threads when `parallel`.
 pub(super) fn matmul(
     out: &mut [f32],
     out_rs: usize,
@@ -95,6 +95,7 @@ pub(super) fn matmul(
     (m, n, k): (usize, usize, usize),
     a: View,
     b: View,
+    parallel: bool,
 ) {
     let out_fits = m == 0 || n == 0 || (m - 1) * out_rs + n <= out.len();
     assert!(out_fits && a.fits(m, k) && b.fits(k, n), "matmul shapes");
@@ -120,7 +121,10 @@ pub(super) fn matmul(
             false,
             false,
             false,
-            Parallelism::None,
+            match parallel {
+                true => Parallelism::Rayon(0),
+                false => Parallelism::None,
+            },
         );
     }
 }

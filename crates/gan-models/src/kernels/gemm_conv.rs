@@ -16,8 +16,8 @@
 //! (C, B·H·W) result needed a transposing pass: together a fifth of each convolution's time. A
 //! 1×1 convolution (the attention projections) takes its input as its columns.
 //!
-//! Each op's gradient is the other op, so every backward pass is gemm plus memory passes too;
-//! the backward passes work on the whole batch (the weight gradient sums over it).
+//! Each op's input gradient is the other op's forward pass with the same weight, image by image
+//! too; the weight gradients sum over the batch and take the whole batch's columns.
 //! Each convolution is one graph node holding only its input and weight: the columns are a
 //! temporary of the forward pass and are recomputed by the backward pass rather than kept in the
 //! graph. Other devices and dtypes use candle's own convolutions.
@@ -183,6 +183,33 @@ fn col2im_into(g: Geometry, cols: &[f32], out: &mut [f32]) -> Result<()> {
     Ok(())
 }
 
+/// Runs `f(output, input, parallel)` on each image's chunks of `out` and `x`: images in parallel,
+/// each product on its own thread (`parallel` false), when there are at least as many images as
+/// threads; otherwise (a batch of one when predicting, say) images in turn, each product on every
+/// thread.
+fn image_by_image(
+    out: &mut [f32],
+    out_chunk: usize,
+    x: &[f32],
+    in_chunk: usize,
+    f: impl Fn(&mut [f32], &[f32], bool) -> Result<()> + Sync,
+) -> Result<()> {
+    if out_chunk == 0 || in_chunk == 0 {
+        return Ok(()); // no output channels: nothing to compute
+    }
+    let images = out.len() / out_chunk;
+    match images >= rayon::current_num_threads() {
+        true => out
+            .par_chunks_mut(out_chunk)
+            .zip(x.par_chunks(in_chunk))
+            .try_for_each(|(y, x)| f(y, x, false)),
+        false => out
+            .chunks_mut(out_chunk)
+            .zip(x.chunks(in_chunk))
+            .try_for_each(|(y, x)| f(y, x, true)),
+    }
+}
+
 /// [`im2col`] as a differentiable op (its gradient is [`Col2Im`]).
 struct Im2Col(Geometry);
 
@@ -259,25 +286,24 @@ impl CustomOp2 for Conv2d {
         }
         let one = Geometry { batch: 1, ..g };
         let mut y = vec![0f32; g.batch * self.out_c * p];
-        y.par_chunks_mut(self.out_c * p)
-            .zip(x.par_chunks(image))
-            .try_for_each(|(y, x)| {
-                // a 1×1 convolution's columns are the image itself
-                let cols = match one.is_pointwise() {
-                    true => None,
-                    false => Some(im2col(one, x)?),
-                };
-                let cols = View::rows(cols.as_deref().unwrap_or(x), p);
-                matmul(
-                    y,
-                    p,
-                    false,
-                    (self.out_c, p, rows),
-                    View::rows(w, rows),
-                    cols,
-                );
-                Ok::<(), candle::Error>(())
-            })?;
+        image_by_image(&mut y, self.out_c * p, x, image, |y, x, parallel| {
+            // a 1×1 convolution's columns are the image itself
+            let cols = match one.is_pointwise() {
+                true => None,
+                false => Some(im2col(one, x)?),
+            };
+            let cols = View::rows(cols.as_deref().unwrap_or(x), p);
+            matmul(
+                y,
+                p,
+                false,
+                (self.out_c, p, rows),
+                View::rows(w, rows),
+                cols,
+                parallel,
+            );
+            Ok(())
+        })?;
         Ok((
             CpuStorage::F32(y),
             Shape::from((g.batch, self.out_c, oh, ow)),
@@ -362,21 +388,20 @@ impl CustomOp2 for ConvTranspose2d {
         }
         let one = Geometry { batch: 1, ..g };
         let mut out = vec![0f32; g.batch * plane];
-        out.par_chunks_mut(plane)
-            .zip(x.par_chunks(self.in_c * hw))
-            .try_for_each(|(y, x)| {
-                // this image's columns Wᵀ·x, then summed into its output planes
-                let mut cols = vec![0f32; rows * hw];
-                matmul(
-                    &mut cols,
-                    hw,
-                    false,
-                    (rows, hw, self.in_c),
-                    View::transposed(weight, rows),
-                    View::rows(x, hw),
-                );
-                col2im_into(one, &cols, y)
-            })?;
+        image_by_image(&mut out, plane, x, self.in_c * hw, |y, x, parallel| {
+            // this image's columns Wᵀ·x, then summed into its output planes
+            let mut cols = vec![0f32; rows * hw];
+            matmul(
+                &mut cols,
+                hw,
+                false,
+                (rows, hw, self.in_c),
+                View::transposed(weight, rows),
+                View::rows(x, hw),
+                parallel,
+            );
+            col2im_into(one, &cols, y)
+        })?;
         Ok((
             CpuStorage::F32(out),
             Shape::from((g.batch, g.channels, g.height, g.width)),
