@@ -58,6 +58,20 @@ fn main() -> candle::Result<()> {
         println!();
     }
     println!("trunk pieces total {total:.3} s");
+    // the generator's transposed convolutions (seed widths), and their products alone
+    for (cin, cout, hw) in [(512, 256, 4), (256, 128, 8), (128, 64, 16), (64, 1, 32)] {
+        let x = Tensor::randn(0f32, 1.0, (b, cin, hw, hw), &dev)?;
+        let w = Tensor::randn(0f32, 0.05, (cin, cout, 4, 4), &dev)?;
+        let conv = time(&|| gemm_conv::conv_transpose2d(&x, &w, 1, 2))?;
+        let flops = 2.0 * (b * cin * cout * 16 * hw * hw) as f64;
+        let xs = Tensor::randn(0f32, 1.0, (cin, b * hw * hw), &dev)?;
+        let w2 = w.reshape((cin, cout * 16))?.t()?;
+        let product = time(&|| w2.matmul(&xs))?;
+        println!(
+            "transposed conv {cin}->{cout} at {hw}: {conv:.4} s ({:.0} GFLOP/s; its product alone {product:.4} s)",
+            flops / conv / 1e9
+        );
+    }
     // the generator's self-attention: after the 2w stage (16×16) and the first w stage (32×32)
     for (c, hw) in [(128, 16), (64, 32)] {
         let n = hw * hw;
