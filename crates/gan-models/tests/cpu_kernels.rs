@@ -1,5 +1,6 @@
 //! The CPU kernels equal what candle's own ops compute. Convolutions (gemm): outputs, input gradients and weight
-//! gradients, for every geometry the networks use and an odd one (non-square, stride 3); and a
+//! gradients, for every geometry the networks use and an odd one (non-square, stride 3), with
+//! images one per product and grouped; and a
 //! convolution's FLOP count is two per multiply-add. Fused attention: output and the gradients of
 //! q, k and v equal the composite from tensor ops. Fused bias + LeakyReLU and BatchNorm + ReLU:
 //! outputs, gradients and running statistics equal candle_nn's layers.
@@ -73,11 +74,15 @@ fn assert_same(
 #[test]
 fn conv2d_equals_candle() {
     // (x shape, w shape, padding, stride)
-    let cases: [(&[usize], &[usize], usize, usize); 5] = [
+    let cases: [(&[usize], &[usize], usize, usize); 7] = [
         (&[2, 3, 8, 6], &[5, 3, 4, 4], 1, 2), // down-sampling stage, non-square
-        (&[2, 3, 6, 7], &[4, 3, 3, 3], 1, 1), // stride 1 with padding (rows copied whole)
-        (&[2, 4, 4, 4], &[3, 4, 4, 4], 0, 1), // 4×4 → 1×1 head
-        (&[2, 4, 5, 5], &[6, 4, 1, 1], 0, 1), // attention's pointwise convs
+        // images grouped into products of at least 256 columns: 16 per group at 4×4 outputs,
+        // three groups (the last one partial), run in parallel
+        (&[40, 2, 8, 8], &[3, 2, 4, 4], 1, 2),
+        (&[3, 2, 64, 64], &[3, 2, 4, 4], 1, 2), // 1024 columns: one image per product
+        (&[2, 3, 6, 7], &[4, 3, 3, 3], 1, 1),   // stride 1 with padding (rows copied whole)
+        (&[2, 4, 4, 4], &[3, 4, 4, 4], 0, 1),   // 4×4 → 1×1 head
+        (&[2, 4, 5, 5], &[6, 4, 1, 1], 0, 1),   // attention's pointwise convs
         // odd geometry; candle's own backward fails when stride does not divide the padded
         // span (it has no output padding), so the span is a multiple of 3 here
         (&[1, 2, 8, 5], &[2, 2, 3, 3], 2, 3),
@@ -94,8 +99,10 @@ fn conv2d_equals_candle() {
 
 #[test]
 fn conv_transpose2d_equals_candle() {
-    let cases: [(&[usize], &[usize], usize, usize); 5] = [
+    let cases: [(&[usize], &[usize], usize, usize); 7] = [
         (&[2, 3, 4, 3], &[3, 5, 4, 4], 1, 2), // up-sampling stage, non-square
+        (&[40, 2, 4, 4], &[2, 3, 4, 4], 1, 2), // grouped: 16 images of 4×4 inputs per product
+        (&[3, 2, 32, 32], &[2, 3, 4, 4], 1, 2), // one image per product
         (&[2, 3, 5, 4], &[3, 2, 3, 3], 1, 1), // stride 1 with padding
         (&[2, 6, 1, 1], &[6, 4, 4, 4], 0, 1), // latent 1×1 → 4×4
         (&[2, 4, 8, 8], &[4, 1, 4, 4], 1, 2), // one output channel (the generator's last layer)

@@ -183,30 +183,53 @@ fn col2im_into(g: Geometry, cols: &[f32], out: &mut [f32]) -> Result<()> {
     Ok(())
 }
 
-/// Runs `f(output, input, parallel)` on each image's chunks of `out` and `x`: images in parallel,
-/// each product on its own thread (`parallel` false), when there are at least as many images as
-/// threads; otherwise (a batch of one when predicting, say) images in turn, each product on every
-/// thread.
-fn image_by_image(
+/// Columns a product should have at least: gemm packs the weight again for every product, so
+/// layers with few output positions per image (the seed's last stages at 4×4, SQUID's patches)
+/// multiply several images' columns at once.
+const MIN_COLUMNS: usize = 256;
+
+/// Images per product for a layer with `positions` columns per image.
+fn group_size(batch: usize, positions: usize) -> usize {
+    MIN_COLUMNS
+        .div_ceil(positions.max(1))
+        .clamp(1, batch.max(1))
+}
+
+/// Runs `f(output, input, images, parallel)` on the chunks of `out` and `x` that hold `group`
+/// images each (the last one possibly fewer): groups in parallel, each product on its own thread
+/// (`parallel` false), when there are at least as many groups as threads; otherwise (a batch of
+/// one when predicting, say) groups in turn, each product on every thread.
+fn by_groups(
     out: &mut [f32],
-    out_chunk: usize,
+    out_per_image: usize,
     x: &[f32],
-    in_chunk: usize,
-    f: impl Fn(&mut [f32], &[f32], bool) -> Result<()> + Sync,
+    in_per_image: usize,
+    group: usize,
+    f: impl Fn(&mut [f32], &[f32], usize, bool) -> Result<()> + Sync,
 ) -> Result<()> {
-    if out_chunk == 0 || in_chunk == 0 {
+    if out_per_image == 0 || in_per_image == 0 {
         return Ok(()); // no output channels: nothing to compute
     }
-    let images = out.len() / out_chunk;
-    match images >= rayon::current_num_threads() {
+    let (out_chunk, in_chunk) = (group * out_per_image, group * in_per_image);
+    let groups = out.len().div_ceil(out_chunk);
+    let run = |y: &mut [f32], x: &[f32], parallel| f(y, x, y.len() / out_per_image, parallel);
+    match groups >= rayon::current_num_threads() {
         true => out
             .par_chunks_mut(out_chunk)
             .zip(x.par_chunks(in_chunk))
-            .try_for_each(|(y, x)| f(y, x, false)),
+            .try_for_each(|(y, x)| run(y, x, false)),
         false => out
             .chunks_mut(out_chunk)
             .zip(x.chunks(in_chunk))
-            .try_for_each(|(y, x)| f(y, x, true)),
+            .try_for_each(|(y, x)| run(y, x, true)),
+    }
+}
+
+/// `(a, b, n)` data as `(b, a, n)` into `dst`.
+fn swap_leading_into(src: &[f32], (a, b, n): (usize, usize, usize), dst: &mut [f32]) {
+    for (p, chunk) in dst.chunks_exact_mut(n).enumerate().take(a * b) {
+        let (j, i) = (p / a, p % a);
+        chunk.copy_from_slice(&src[(i * b + j) * n..][..n]);
     }
 }
 
@@ -284,26 +307,47 @@ impl CustomOp2 for Conv2d {
         if x.len() != g.batch * image || image == 0 {
             candle::bail!("conv2d: {} input values for {g:?}", x.len());
         }
-        let one = Geometry { batch: 1, ..g };
+        // a 1×1 convolution's weight is small: its products go image by image, each taking
+        // the image itself as its columns
+        let group = match g.is_pointwise() {
+            true => 1,
+            false => group_size(g.batch, p),
+        };
         let mut y = vec![0f32; g.batch * self.out_c * p];
-        image_by_image(&mut y, self.out_c * p, x, image, |y, x, parallel| {
-            // a 1×1 convolution's columns are the image itself
-            let cols = match one.is_pointwise() {
-                true => None,
-                false => Some(im2col(one, x)?),
-            };
-            let cols = View::rows(cols.as_deref().unwrap_or(x), p);
-            matmul(
-                y,
-                p,
-                false,
-                (self.out_c, p, rows),
-                View::rows(w, rows),
-                cols,
-                parallel,
-            );
-            Ok(())
-        })?;
+        by_groups(
+            &mut y,
+            self.out_c * p,
+            x,
+            image,
+            group,
+            |y, x, images, parallel| {
+                let n = images * p;
+                let cols = match g.is_pointwise() {
+                    true => None,
+                    false => Some(im2col(Geometry { batch: images, ..g }, x)?),
+                };
+                let cols = View::rows(cols.as_deref().unwrap_or(x), n);
+                let product = (self.out_c, n, rows);
+                match images {
+                    1 => matmul(y, n, false, product, View::rows(w, rows), cols, parallel),
+                    _ => {
+                        // (out, images·OH·OW) → (images, out, OH·OW)
+                        let mut t = vec![0f32; y.len()];
+                        matmul(
+                            &mut t,
+                            n,
+                            false,
+                            product,
+                            View::rows(w, rows),
+                            cols,
+                            parallel,
+                        );
+                        swap_leading_into(&t, (self.out_c, images, p), y);
+                    }
+                }
+                Ok(())
+            },
+        )?;
         Ok((
             CpuStorage::F32(y),
             Shape::from((g.batch, self.out_c, oh, ow)),
@@ -386,22 +430,41 @@ impl CustomOp2 for ConvTranspose2d {
         if x.len() != g.batch * self.in_c * hw || plane == 0 || hw == 0 {
             candle::bail!("conv_transpose2d: {} input values for {g:?}", x.len());
         }
-        let one = Geometry { batch: 1, ..g };
+        let group = group_size(g.batch, hw);
         let mut out = vec![0f32; g.batch * plane];
-        image_by_image(&mut out, plane, x, self.in_c * hw, |y, x, parallel| {
-            // this image's columns Wᵀ·x, then summed into its output planes
-            let mut cols = vec![0f32; rows * hw];
-            matmul(
-                &mut cols,
-                hw,
-                false,
-                (rows, hw, self.in_c),
-                View::transposed(weight, rows),
-                View::rows(x, hw),
-                parallel,
-            );
-            col2im_into(one, &cols, y)
-        })?;
+        by_groups(
+            &mut out,
+            plane,
+            x,
+            self.in_c * hw,
+            group,
+            |y, x, images, parallel| {
+                let n = images * hw;
+                // the group's input as (Cin, images·H·W)
+                let gathered = match images {
+                    1 => None,
+                    _ => {
+                        let mut t = vec![0f32; x.len()];
+                        swap_leading_into(x, (images, self.in_c, hw), &mut t);
+                        Some(t)
+                    }
+                };
+                let x = View::rows(gathered.as_deref().unwrap_or(x), n);
+                // the group's columns Wᵀ·x, then summed into its output planes
+                let mut cols = vec![0f32; rows * n];
+                let product = (rows, n, self.in_c);
+                matmul(
+                    &mut cols,
+                    n,
+                    false,
+                    product,
+                    View::transposed(weight, rows),
+                    x,
+                    parallel,
+                );
+                col2im_into(Geometry { batch: images, ..g }, &cols, y)
+            },
+        )?;
         Ok((
             CpuStorage::F32(out),
             Shape::from((g.batch, g.channels, g.height, g.width)),
