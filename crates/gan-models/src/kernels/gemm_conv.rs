@@ -8,13 +8,15 @@
 //! - conv2d: `y = W · im2col(x)`, W viewed as (out, in·k·k);
 //! - conv_transpose2d: `y = col2im(Wᵀ · x)`, W viewed as (in, out·k·k).
 //!
-//! The forward passes run image by image, images in parallel: one image's columns (a few hundred
-//! KiB to 1 MiB at the seed's widths) stay in cache between the pass that writes them and the
-//! product that reads them, and each product writes its image's part of the (B, C, H, W) output
-//! directly. Made for the whole batch at once, the columns were four times the layer's input at
-//! stride 2 (67 MB at the seed's second layer) written to memory and read back, and the product's
-//! (C, B·H·W) result needed a transposing pass: together a fifth of each convolution's time. A
-//! 1×1 convolution (the attention projections) takes its input as its columns.
+//! The forward passes run image by image, products in parallel: one image's columns (a few
+//! hundred KiB to 1 MiB at the seed's widths) stay in cache between the pass that writes them and
+//! the product that reads them, and each product writes its image's part of the (B, C, H, W)
+//! output directly. Made for the whole batch at once, the columns were four times the layer's
+//! input at stride 2 (67 MB at the seed's second layer) written to memory and read back, and the
+//! product's (C, B·H·W) result needed a transposing pass: together a fifth of each convolution's
+//! time. Where a layer has few positions per image, a product takes a small group of images
+//! instead ([`MIN_COLUMNS`]), since gemm packs the weight anew for each product. A 1×1
+//! convolution (the attention projections) takes each image as its columns.
 //!
 //! Each op's input gradient is the other op's forward pass with the same weight, image by image
 //! too; the weight gradients sum over the batch and take the whole batch's columns.
