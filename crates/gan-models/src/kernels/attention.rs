@@ -46,7 +46,7 @@ const CHUNK: usize = 16;
 /// `p[r][j] = Σ_e q[e][first + r]·k[e][j]`, the energies, by a register-blocked loop instead of
 /// gemm: d = C/8 is 8 at the generator's 32×32 stage, a product so shallow that gemm spent its
 /// time packing and storing (the energies and the softmax took as long as the far larger
-/// V·Pᵀ). The sum runs over e in order, with no fused multiply-add (see [`with_avx2`]).
+/// V·Pᵀ). The sum runs over e in order, in fused multiply-adds (see [`with_avx2`]).
 #[inline(always)]
 fn energies(p: &mut [f32], first: usize, rows: usize, q: &[f32], k: &[f32], d: usize, n: usize) {
     let mut group_q = vec![[0f32; GROUP]; d];
@@ -68,7 +68,7 @@ fn energies(p: &mut [f32], first: usize, rows: usize, q: &[f32], k: &[f32], d: u
                 let kv: &[f32; CHUNK] = k[e * n + j..][..CHUNK].try_into().expect("chunk");
                 for (a, &qv) in acc.iter_mut().zip(qe) {
                     for (a, &kv) in a.iter_mut().zip(kv) {
-                        *a += qv * kv;
+                        *a = qv.mul_add(kv, *a);
                     }
                 }
             }
@@ -80,7 +80,7 @@ fn energies(p: &mut [f32], first: usize, rows: usize, q: &[f32], k: &[f32], d: u
             for r in 0..g {
                 let mut a = 0f32;
                 for (e, qe) in group_q.iter().enumerate() {
-                    a += qe[r] * k[e * n + j];
+                    a = qe[r].mul_add(k[e * n + j], a);
                 }
                 p[(r0 + r) * n + j] = a;
             }

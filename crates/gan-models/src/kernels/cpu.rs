@@ -129,9 +129,11 @@ pub(super) fn matmul(
     }
 }
 
-/// Runs `f` compiled for AVX2 when the CPU has it (8 lanes instead of the baseline's 4). The
-/// kernels use no fused multiply-add, so both paths compute the same IEEE operations in the same
-/// order and give bit-identical results.
+/// Runs `f` compiled for AVX2 and FMA when the CPU has them (8 lanes instead of the baseline's
+/// 4, and a fused multiply-add instruction). Both paths compute the same IEEE operations in the
+/// same order and give bit-identical results: a kernel's `mul_add` is one correctly rounded
+/// operation in both, an instruction here and libm's `fmaf` call on the baseline (slow there,
+/// but CPUs without AVX2 are rare).
 ///
 /// Pass `f` as `#[inline(always)] || …`: only code inlined into the AVX2 function is compiled
 /// for AVX2, and LLVM left larger closures out of line, compiled for the baseline. The softmax
@@ -141,12 +143,13 @@ pub(super) fn matmul(
 pub(super) fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
-        #[target_feature(enable = "avx2")]
+        #[target_feature(enable = "avx2,fma")]
         fn avx2<R>(f: impl FnOnce() -> R) -> R {
             f()
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
             return unsafe { avx2(f) };
         }
     }
@@ -173,28 +176,25 @@ fn softmax_row_in_lanes(row: &mut [f32]) {
     row.iter_mut().for_each(|v| *v *= inv);
 }
 
-/// e^x for x ≤ 0 (softmax after subtracting the row maximum), branch-free and in plain SSE2
-/// arithmetic (no `round`, no `mul_add`: on the baseline x86-64 target both are library calls)
-/// so that loops over it vectorise: x = j·ln2 + r with |r| ≤ ln2/2, e^r by a degree-6
-/// polynomial, 2^j from the exponent bits. Relative error below 5e-7 on [−87, 0]; inputs under
-/// −87 give e^−87 (≈ 1.6e−38).
+/// e^x for x ≤ 0 (softmax after subtracting the row maximum), branch-free (no `round`: on the
+/// baseline x86-64 target it is a library call) so that loops over it vectorise: x = j·ln2 + r
+/// with |r| ≤ ln2/2, e^r by a degree-6 polynomial in fused multiply-adds (see [`with_avx2`]), 2^j
+/// from the exponent bits. Relative error below 5e-7 on [−87, 0]; inputs under −87 give e^−87
+/// (≈ 1.6e−38).
 #[inline(always)]
 fn exp_nonpositive(x: f32) -> f32 {
     // adding 1.5·2^23 rounds to an integer (round-to-nearest of the float unit)
     const ROUNDER: f32 = 12_582_912.0;
     let x = if x < -87.0 { -87.0 } else { x };
-    let t = x * std::f32::consts::LOG2_E + ROUNDER;
+    let t = x.mul_add(std::f32::consts::LOG2_E, ROUNDER);
     let j = t - ROUNDER;
     // the same integer from t's low mantissa bits (an `as i32` conversion would not vectorise)
     let j_int = t.to_bits() as i32 - ROUNDER.to_bits() as i32;
-    let r = x - j * 0.693_145_75 - j * 1.428_606_8e-6;
-    let mut p = 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    let r = (-j).mul_add(1.428_606_8e-6, (-j).mul_add(0.693_145_75, x));
+    let mut p = 1.0f32 / 720.0;
+    for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = p.mul_add(r, c);
+    }
     f32::from_bits(((j_int + 127) as u32) << 23) * p
 }
 
@@ -235,7 +235,7 @@ fn dot_in_lanes(a: &[f32], b: &[f32]) -> f32 {
         .sum();
     for (x, y) in ca.zip(cb) {
         for l in 0..8 {
-            acc[l] += x[l] * y[l];
+            acc[l] = x[l].mul_add(y[l], acc[l]);
         }
     }
     acc.iter().sum::<f32>() + tail
