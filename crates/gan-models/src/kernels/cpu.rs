@@ -1,6 +1,7 @@
 //! Pieces shared by the CPU kernels: f32 slices of candle's storage, output buffers written
-//! without zeroing, a single-threaded matrix product on strided views, and a softmax row and dot product whose passes vectorise (lane-wise
-//! reductions, a polynomial exponential; AVX2 code where the CPU has it).
+//! without zeroing, a matrix product on strided views (on this thread or all of them), and a
+//! softmax row and dot product whose passes vectorise (lane-wise reductions, a polynomial
+//! exponential; AVX2 and FMA code where the CPU has them).
 
 use std::mem::MaybeUninit;
 
