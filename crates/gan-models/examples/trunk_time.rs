@@ -19,6 +19,17 @@ fn time(f: &dyn Fn() -> candle::Result<Tensor>) -> candle::Result<f64> {
     Ok(t.elapsed().as_secs_f64() / 8.0)
 }
 
+/// Seconds of a batch of `b` images' self-attention over `n` positions with `c` channels (q and k
+/// with c/8), and its multiply-add FLOPs.
+fn attention_time(b: usize, c: usize, n: usize) -> candle::Result<(f64, f64)> {
+    let dev = Device::Cpu;
+    let q = Tensor::randn(0f32, 1.0, (b, c / 8, n), &dev)?;
+    let k = Tensor::randn(0f32, 1.0, (b, c / 8, n), &dev)?;
+    let v = Tensor::randn(0f32, 1.0, (b, c, n), &dev)?;
+    let seconds = time(&|| spatial_attention(&q, &k, &v))?;
+    Ok((seconds, 2.0 * (b * n * n * (c / 8 + c)) as f64))
+}
+
 fn main() -> candle::Result<()> {
     let dev = Device::Cpu;
     let b = 64;
@@ -43,11 +54,7 @@ fn main() -> candle::Result<()> {
             flops / conv / 1e9
         );
         if cout >= 256 {
-            let n = (hw / 2) * (hw / 2);
-            let q = Tensor::randn(0f32, 1.0, (b, cout / 8, n), &dev)?;
-            let k = Tensor::randn(0f32, 1.0, (b, cout / 8, n), &dev)?;
-            let v = Tensor::randn(0f32, 1.0, (b, cout, n), &dev)?;
-            let att = time(&|| spatial_attention(&q, &k, &v))?;
+            let (att, _) = attention_time(b, cout, (hw / 2) * (hw / 2))?;
             let wq = Tensor::randn(0f32, 0.05, (cout / 8, cout, 1, 1), &dev)?;
             let wv = Tensor::randn(0f32, 0.05, (cout, cout, 1, 1), &dev)?;
             let proj = time(&|| gemm_conv::conv2d(&y, &wq, 0, 1))? * 2.0
@@ -74,12 +81,7 @@ fn main() -> candle::Result<()> {
     }
     // the generator's self-attention: after the 2w stage (16×16) and the first w stage (32×32)
     for (c, hw) in [(128, 16), (64, 32)] {
-        let n = hw * hw;
-        let q = Tensor::randn(0f32, 1.0, (b, c / 8, n), &dev)?;
-        let k = Tensor::randn(0f32, 1.0, (b, c / 8, n), &dev)?;
-        let v = Tensor::randn(0f32, 1.0, (b, c, n), &dev)?;
-        let att = time(&|| spatial_attention(&q, &k, &v))?;
-        let flops = 2.0 * (b * n * n * (c / 8 + c)) as f64;
+        let (att, flops) = attention_time(b, c, hw * hw)?;
         println!(
             "generator attention, {c} channels at {hw}x{hw}: {att:.4} s ({:.0} GFLOP/s)",
             flops / att / 1e9

@@ -3,14 +3,15 @@
 //! are f32 on the CPU; on other devices and dtypes the layer composes candle's own ops, which is
 //! also the reference the kernels are tested against (`tests/cpu_kernels.rs`).
 //!
-//! - [`gemm_conv`]: convolutions and transposed convolutions as im2col/col2im + one gemm, one
-//!   graph node each, the column matrix recomputed in the backward pass.
+//! - [`gemm_conv`]: convolutions and transposed convolutions as im2col/col2im + gemm, an image or
+//!   a small group of images per product, one graph node each, the columns recomputed in the
+//!   backward pass.
 //! - [`activation`]: bias + LeakyReLU (the trunk) and BatchNorm + ReLU in training and
 //!   evaluation mode (the generator), keeping only input and output in the graph.
 //! - [`attention`]: self-attention over positions, recomputed in the backward pass.
 //! - [`softmax`]: softmax over the last dimension with its backward.
-//! - `cpu`: their shared pieces (f32 storage access, the vectorised softmax row and dot, AVX2
-//!   dispatch).
+//! - `cpu`: their shared pieces (f32 storage access, gemm on strided views, the vectorised
+//!   softmax row and dot, AVX2 + FMA dispatch).
 //!
 //! Whether a kernel runs is decided in one place, [`fused_kernels_apply`]: f32 tensors on the CPU,
 //! unless the portable path is forced, for a scope by [`portable_kernels`] or for the whole
