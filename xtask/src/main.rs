@@ -6,7 +6,7 @@ const USAGE: &str = "usage:
   cargo xtask fetch-data [--url URL | --archive FILE] [--dest data/] [--max-size GIB]
   cargo xtask ci
   cargo xtask peer-pairs [--pairs 3] [--steps 3] [--threads 2] [--python PY] [--peer FILE]
-                         [--peer-arg ARG]... [--out pairs.json]";
+                         [--peer-arg ARG]... [--precision f32|bf16] [--out pairs.json]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

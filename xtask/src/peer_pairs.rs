@@ -24,6 +24,8 @@ pub struct Options {
     pub peer: PathBuf,
     /// Extra arguments for the peer (e.g. `--joint`, or a copy's own switches).
     pub peer_args: Vec<String>,
+    /// Our side's convolution products: `f32` or `bf16` (the throughput bench's `--precision`).
+    pub precision: String,
     pub out: Option<PathBuf>,
 }
 
@@ -36,6 +38,7 @@ impl Options {
             python: "python3".into(),
             peer: "../shared/peer/alpha_gan_ref.py".into(),
             peer_args: Vec::new(),
+            precision: "f32".into(),
             out: None,
         };
         let mut it = args.iter();
@@ -49,6 +52,7 @@ impl Options {
                 "--peer" => o.peer = value()?.into(),
                 "--peer-arg" => o.peer_args.push(value()?.clone()),
                 "--out" => o.out = Some(value()?.into()),
+                "--precision" => o.precision = value()?.clone(),
                 other => bail!("unknown argument {other:?}"),
             }
         }
@@ -135,6 +139,7 @@ fn run_ours(o: &Options) -> Result<Side> {
         .args(["--cell", "--no-loader", "--configs", "seed", "--models"])
         .args(["alpha-gan", "--steps"])
         .arg(o.steps.to_string())
+        .args(["--precision", &o.precision])
         .env("RAYON_NUM_THREADS", o.threads.to_string())
         .output()
         .context("running cargo bench")?;
@@ -242,6 +247,7 @@ pub fn run(o: &Options) -> Result<()> {
             "threads": o.threads,
             "steps": o.steps,
             "peer_args": o.peer_args,
+            "precision": o.precision,
             "pairs": pairs.iter().map(|(a, b)| serde_json::json!({"xray_gan": a, "peer": b})).collect::<Vec<_>>(),
         });
         std::fs::write(path, serde_json::to_string_pretty(&json)?)

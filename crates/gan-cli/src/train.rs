@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use gan_data::{DatasetFormat, Fit};
+use gan_models::kernels::Precision;
 use gan_models::{DetectorKind, ModelConfig, device_name, select_device};
 use gan_train::{RunFolder, TrainConfig, TrainOptions, train};
 
@@ -97,6 +98,11 @@ pub struct SetupArgs {
     /// Folder of the preprocessed-image cache (default: ~/.cache/xray-gan); `none` disables it.
     #[arg(long)]
     cache_dir: Option<String>,
+    /// Number format of the training steps' convolution products: f32, or bf16 (bf16 operands,
+    /// f32 sums and weights; about 1.5x faster steps on a CPU with AVX512-BF16, which it needs).
+    /// Scoring stays f32.
+    #[arg(long, default_value = "f32")]
+    precision: Precision,
 }
 
 impl SetupArgs {
@@ -113,6 +119,7 @@ impl SetupArgs {
         config.data.normal_class = self.normal_class.clone();
         config.data.cache_dir = cache_dir(self.cache_dir.as_deref());
         config.batch_size = self.batch_size;
+        config.precision = self.precision;
         if self.no_augmentation {
             config.data.augmentation = gan_data::Augmentation::none();
         }

@@ -3,13 +3,16 @@
 //! images one per product and grouped; and a
 //! convolution's FLOP count is two per multiply-add. Fused attention: output and the gradients of
 //! q, k and v equal the composite from tensor ops. Fused bias + LeakyReLU and BatchNorm + ReLU:
-//! outputs, gradients and running statistics equal candle_nn's layers.
+//! outputs, gradients and running statistics equal candle_nn's layers. With bf16 products, the
+//! convolutions equal candle's on bf16-rounded operands.
 
 use candle::{Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use gan_models::blocks::{BatchNormRelu, Conv, ConvSpec};
 use gan_models::flops;
-use gan_models::kernels::{attention as attention_kernel, bias_leaky_relu, gemm_conv};
+use gan_models::kernels::{
+    Precision, attention as attention_kernel, bf16, bias_leaky_relu, gemm_conv, with_precision,
+};
 
 fn random(shape: &[usize], seed: u64) -> Tensor {
     // A small LCG keeps the values reproducible without candle's unseedable CPU RNG.
@@ -118,6 +121,84 @@ fn conv_transpose2d_equals_candle() {
     }
 }
 
+/// `t` with every value rounded to bf16 (still f32).
+fn bf16_rounded(t: &Tensor) -> Tensor {
+    let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+    let v: Vec<f32> = v.into_iter().map(bf16::bf16_round).collect();
+    Tensor::from_vec(v, t.dims(), &Device::Cpu).unwrap()
+}
+
+/// With bf16 products, a convolution's output, ∂x and ∂w equal candle's f32 convolution of the
+/// same operands rounded to bf16 (x, w and the upstream gradient), to f32 rounding; on operands
+/// that are not bf16 values they differ (the bf16 path ran).
+#[test]
+fn bf16_convolutions_equal_candle_on_rounded_operands() {
+    if !bf16::available() {
+        assert!(Precision::Bf16.check(&Device::Cpu).is_err());
+        eprintln!("no AVX512-BF16 on this CPU: the bf16 products are not available");
+        return;
+    }
+    assert!(Precision::Bf16.check(&Device::Cpu).is_ok());
+    type Op = fn(&Tensor, &Tensor) -> candle::Result<Tensor>;
+    let cases: [(&[usize], &[usize], Op, Op); 6] = [
+        (&[3, 3, 16, 16], &[5, 3, 4, 4], |x, w| gemm_conv::conv2d(x, w, 1, 2), |x, w| {
+            x.conv2d(w, 1, 2, 1, 1)
+        }),
+        (&[40, 2, 8, 8], &[3, 2, 4, 4], |x, w| gemm_conv::conv2d(x, w, 1, 2), |x, w| {
+            x.conv2d(w, 1, 2, 1, 1)
+        }),
+        (&[2, 4, 5, 5], &[6, 4, 1, 1], |x, w| gemm_conv::conv2d(x, w, 0, 1), |x, w| {
+            x.conv2d(w, 0, 1, 1, 1)
+        }),
+        (&[2, 3, 4, 3], &[3, 5, 4, 4], |x, w| gemm_conv::conv_transpose2d(x, w, 1, 2), |x, w| {
+            x.conv_transpose2d(w, 1, 0, 2, 1)
+        }),
+        (&[40, 2, 4, 4], &[2, 3, 4, 4], |x, w| gemm_conv::conv_transpose2d(x, w, 1, 2), |x, w| {
+            x.conv_transpose2d(w, 1, 0, 2, 1)
+        }),
+        (&[2, 6, 1, 1], &[6, 4, 4, 4], |x, w| gemm_conv::conv_transpose2d(x, w, 0, 1), |x, w| {
+            x.conv_transpose2d(w, 0, 0, 1, 1)
+        }),
+    ];
+    for (xs, ws, ours, theirs) in cases {
+        let (x, w) = (random(xs, 1), random(ws, 2));
+        let (xv, wv) = (Var::from_tensor(&x).unwrap(), Var::from_tensor(&w).unwrap());
+        let r = random(&ours(&x, &w).unwrap().dims().to_vec(), 3);
+        let run = |precision| {
+            with_precision(precision, || {
+                let y = ours(xv.as_tensor(), wv.as_tensor()).unwrap();
+                let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                [y, g.get(&xv).unwrap().clone(), g.get(&wv).unwrap().clone()]
+            })
+        };
+        let (bf, f32s) = (run(Precision::Bf16), run(Precision::F32));
+        for (name, a, b) in [("y", &bf[0], &f32s[0]), ("∂x", &bf[1], &f32s[1]), ("∂w", &bf[2], &f32s[2])] {
+            let d = max_abs_diff(a, b);
+            assert!(d > 1e-5, "bf16 products gave the f32 {name} for x {xs:?}: {d}");
+        }
+        let x = Var::from_tensor(&bf16_rounded(&x)).unwrap();
+        let w = Var::from_tensor(&bf16_rounded(&w)).unwrap();
+        let a = with_precision(Precision::Bf16, || ours(x.as_tensor(), w.as_tensor())).unwrap();
+        let b = theirs(x.as_tensor(), w.as_tensor()).unwrap();
+        assert!(max_abs_diff(&a, &b) < 1e-4, "outputs differ for x {xs:?}");
+        let r = bf16_rounded(&random(a.dims(), 3));
+        let ga = with_precision(Precision::Bf16, || {
+            (a * &r).unwrap().sum_all().unwrap().backward()
+        })
+        .unwrap();
+        let gb = (b * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        for (name, var) in [("x", &x), ("w", &w)] {
+            let (ga, gb) = (ga.get(var).unwrap(), gb.get(var).unwrap());
+            let scale = gb.abs().unwrap().max_all().unwrap();
+            let scale = scale.to_scalar::<f32>().unwrap().max(1.0);
+            assert!(
+                max_abs_diff(ga, gb) < 1e-4 * scale,
+                "∂{name} differs for x {xs:?}, w {ws:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn mismatched_channels_are_an_error_not_a_panic() {
     let x = random(&[1, 3, 8, 8], 1);
@@ -177,6 +258,53 @@ fn fused_attention_equals_tensor_ops() {
         for (name, var) in [("q", &q), ("k", &k), ("v", &v)] {
             let diff = max_abs_diff(ga.get(var).unwrap(), gb.get(var).unwrap());
             assert!(diff < 1e-5, "∂{name} differs by {diff} for {qk:?}");
+        }
+    }
+}
+
+/// With bf16 products, fused attention (output and the gradients of q, k and v) stays within
+/// bf16 rounding of the f32 composite, and differs from the f32 kernel (the bf16 path ran).
+#[test]
+fn bf16_attention_is_within_rounding_of_tensor_ops() {
+    if !bf16::available() {
+        return; // see bf16_convolutions_equal_candle_on_rounded_operands
+    }
+    for (qk, vs) in [(&[2usize, 4, 150][..], &[2usize, 32, 150][..]), (&[2, 2, 64], &[2, 16, 64])] {
+        let q = Var::from_tensor(&random(qk, 21)).unwrap();
+        let k = Var::from_tensor(&random(qk, 22)).unwrap();
+        let v = Var::from_tensor(&random(vs, 23)).unwrap();
+        let (qt, kt, vt) = (q.as_tensor(), k.as_tensor(), v.as_tensor());
+        let r = random(vs, 24);
+        let run = |precision| {
+            with_precision(precision, || {
+                let out = attention_kernel::spatial_attention(qt, kt, vt).unwrap();
+                let g = (&out * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let grads = [&q, &k, &v].map(|var| g.get(var).unwrap().clone());
+                (out, grads)
+            })
+        };
+        let (out, grads) = run(Precision::Bf16);
+        let (out32, grads32) = run(Precision::F32);
+        let reference = attention_kernel::composite(qt, kt, vt).unwrap();
+        let g_ref = (&reference * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let scale = |t: &Tensor| t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let pairs = [("output", &out, &out32, reference.clone())]
+            .into_iter()
+            .chain(
+                ["∂q", "∂k", "∂v"]
+                    .into_iter()
+                    .zip(grads.iter().zip(&grads32))
+                    .zip([&q, &k, &v])
+                    .map(|((name, (a, b)), var)| (name, a, b, g_ref.get(var).unwrap().clone())),
+            );
+        for (name, bf, f32_kernel, reference) in pairs {
+            let (d, d32) = (max_abs_diff(bf, &reference), max_abs_diff(bf, f32_kernel));
+            assert!(
+                d < 2e-2 * scale(&reference),
+                "{name} off by {d} for {qk:?} (scale {})",
+                scale(&reference)
+            );
+            assert!(d32 > 0.0, "{name}: bf16 products gave the f32 result for {qk:?}");
         }
     }
 }

@@ -5,7 +5,9 @@
 //!
 //! `cargo bench -p gan-train --bench throughput -- [--configs seed,seed-128,demo]
 //!  [--models all|alpha-gan,bigan] [--steps N] [--device cpu|cuda] [--no-loader] [--json FILE]
-//!  [--epoch [--epoch-studies N]]`
+//!  [--epoch [--epoch-studies N]] [--precision f32|bf16]`
+//! `--precision bf16` runs every convolution product of the steps and the scoring passes with
+//! bf16 operands (a CPU with AVX512-BF16).
 //! `--epoch` also trains one whole epoch per cell as `train` runs it (synthetic radiographs, N
 //! studies per body part, default 30), and reports its images/s beside the steps'.
 //! Scoring is reported twice for Alpha-GAN and BiGAN: every statistic, and only the PyTorch
@@ -14,6 +16,7 @@
 
 use std::error::Error;
 
+use gan_models::kernels::Precision;
 use gan_models::{DetectorKind, select_device};
 use gan_train::throughput::{
     BenchConfig, ModelThroughput, ThroughputReport, matmul_gflops, measure_epoch, measure_loader,
@@ -35,6 +38,7 @@ struct Args {
     /// Measure one cell and print its JSON only (each cell runs in its own process, so that its
     /// peak memory is its own: the allocator keeps freed pages for the life of a process).
     cell: bool,
+    precision: Precision,
 }
 
 fn parse_args() -> Result<Args, Box<dyn Error>> {
@@ -47,6 +51,7 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
         json: None,
         epoch_studies: None,
         cell: false,
+        precision: Precision::F32,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -68,6 +73,7 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
             "--epoch" => args.epoch_studies = Some(args.epoch_studies.unwrap_or(30)),
             "--epoch-studies" => args.epoch_studies = Some(value()?.parse()?),
             "--cell" => args.cell = true,
+            "--precision" => args.precision = value()?.parse()?,
             "--bench" => {} // added by `cargo bench`
             other => return Err(format!("unknown argument {other:?}").into()),
         }
@@ -82,6 +88,7 @@ fn measure_in_child(
     steps: usize,
     device: &str,
     epoch_studies: Option<usize>,
+    precision: Precision,
 ) -> Result<ModelThroughput, Box<dyn Error>> {
     let epoch: Vec<String> = epoch_studies
         .map(|n| vec!["--epoch-studies".into(), n.to_string()])
@@ -97,6 +104,7 @@ fn measure_in_child(
             kind.name(),
         ])
         .args(["--steps", &steps.to_string(), "--device", device])
+        .args(["--precision", &precision.to_string()])
         .stderr(std::process::Stdio::inherit())
         .output()?;
     if !output.status.success() {
@@ -114,7 +122,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let args = parse_args()?;
     if args.cell {
         let name = args.configs.first().ok_or("--cell needs --configs")?;
-        let bench = BenchConfig::named(name).ok_or("unknown config")?;
+        let mut bench = BenchConfig::named(name).ok_or("unknown config")?;
+        bench.precision = args.precision;
         let kind = *args.models.first().ok_or("--cell needs --models")?;
         let device = select_device(&args.device)?;
         let mut m = measure_model(kind, &bench, args.steps.unwrap_or(3), &device)?;
@@ -158,7 +167,14 @@ fn main() -> Result<(), Box<dyn Error>> {
             .steps
             .unwrap_or(if name.starts_with("seed") { 3 } else { 10 });
         for &kind in &args.models {
-            let m = measure_in_child(name, kind, steps, &args.device, args.epoch_studies)?;
+            let m = measure_in_child(
+                name,
+                kind,
+                steps,
+                &args.device,
+                args.epoch_studies,
+                args.precision,
+            )?;
             eprintln!(
                 "{:<10} {:<8} {:>7} {:>9.3} {:>9.1} {:>9.1} {:>8.1} {:>6.0}% {:>9.0}",
                 m.model,

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use gan_data::{Augmentation, DatasetFormat, Fit};
+use gan_models::kernels::Precision;
 use gan_models::{DetectorKind, ModelConfig, OptimiserConfig};
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +53,10 @@ pub struct TrainConfig {
     /// `best.safetensors`); 0 scores the last weights instead.
     #[serde(default = "default_weight_average")]
     pub weight_average: f64,
+    /// The number format of the training steps' convolution products: `f32`, or `bf16` (bf16
+    /// operands, f32 sums, f32 weights; a CPU with AVX512-BF16). Scoring stays f32.
+    #[serde(default)]
+    pub precision: Precision,
     /// Version of the program that wrote this file.
     pub program_version: String,
     /// Keys this version does not know, kept when reading: a `config.json` written before
@@ -97,6 +102,7 @@ impl TrainConfig {
             instance_noise: 0.0,
             instance_noise_epochs: 10,
             weight_average: default_weight_average(),
+            precision: Precision::F32,
             program_version: env!("CARGO_PKG_VERSION").to_string(),
             unknown: BTreeMap::new(),
         }

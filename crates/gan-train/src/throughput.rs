@@ -8,6 +8,7 @@ use std::time::Instant;
 use candle::Device;
 use gan_data::synth::{SynthConfig, write_synthetic_mura};
 use gan_data::{Augmentation, Batcher};
+use gan_models::kernels::{Precision, with_precision};
 use gan_models::{DetectorKind, ModelConfig, Statistic, normal_tensor};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,9 @@ pub struct ModelThroughput {
     pub width: usize,
     pub batch: usize,
     pub self_attention: bool,
+    /// The convolution products' number format, in training steps and scoring passes alike.
+    #[serde(default)]
+    pub precision: Precision,
     /// Timed steps (after one untimed warm-up step).
     pub steps: usize,
     pub train_step_s: f64,
@@ -74,6 +78,8 @@ pub struct BenchConfig {
     pub name: String,
     pub model: ModelConfig,
     pub batch: usize,
+    /// The convolution products' number format (steps and scoring).
+    pub precision: Precision,
 }
 
 impl BenchConfig {
@@ -83,6 +89,7 @@ impl BenchConfig {
             name: "seed".into(),
             model: ModelConfig::seed_64(),
             batch: 64,
+            precision: Precision::F32,
         }
     }
 
@@ -96,6 +103,7 @@ impl BenchConfig {
                 ..ModelConfig::seed_64()
             },
             batch: 32,
+            precision: Precision::F32,
         }
     }
 
@@ -122,6 +130,7 @@ impl BenchConfig {
                 ..ModelConfig::seed_64()
             },
             batch: 16,
+            precision: Precision::F32,
         }
     }
 }
@@ -167,6 +176,7 @@ pub fn measure_model(
     let mut config = TrainConfig::new(kind, "unused".into());
     config.model = bench.model;
     config.batch_size = bench.batch;
+    config.precision = bench.precision;
     let steps = steps.max(1);
     let mut trainer = Trainer::new(&config, device)?;
     let s = bench.model.image_size;
@@ -178,7 +188,7 @@ pub fn measure_model(
         Ok(())
     })?;
     let score_s = seconds_per_call(device, steps, &mut |_| {
-        trainer.model.score(&x)?;
+        with_precision(bench.precision, || trainer.model.score(&x))?;
         Ok(())
     })?;
     let has_peer_statistics = PEER_STATISTICS
@@ -186,7 +196,9 @@ pub fn measure_model(
         .all(|s| trainer.model.statistics().contains(s));
     let score_peer_statistics_img_per_s = if has_peer_statistics {
         let seconds = seconds_per_call(device, steps, &mut |_| {
-            trainer.model.score_statistics(&x, &PEER_STATISTICS)?;
+            with_precision(bench.precision, || {
+                trainer.model.score_statistics(&x, &PEER_STATISTICS)
+            })?;
             Ok(())
         })?;
         Some(bench.batch as f64 / seconds)
@@ -203,6 +215,7 @@ pub fn measure_model(
         width: bench.model.width,
         batch: bench.batch,
         self_attention: bench.model.self_attention,
+        precision: bench.precision,
         steps,
         train_step_s,
         train_img_per_s,
@@ -238,6 +251,7 @@ pub fn measure_epoch(
     let mut config = TrainConfig::new(kind, data.join(gan_data::MURA_DIR));
     config.model = bench.model;
     config.batch_size = bench.batch;
+    config.precision = bench.precision;
     config.epochs = 1;
     config.data.cache_dir = None;
     let summary = crate::train(

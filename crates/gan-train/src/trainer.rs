@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use candle::{Device, Tensor};
 use gan_data::{Batcher, ImageSet, mix};
+use gan_models::kernels::with_precision;
 use gan_models::{Adam, Detector, StepContext, StepLosses, read_checkpoint, save_checkpoint};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,7 @@ pub struct Trainer {
 
 impl Trainer {
     pub fn new(config: &TrainConfig, device: &Device) -> Result<Self> {
+        config.precision.check(device).map_err(TrainError::Config)?;
         let model = config
             .kind
             .build(&config.model, &config.settings, device, config.seed)?;
@@ -113,7 +115,10 @@ impl Trainer {
             noise_sd: self.config.noise_at(epoch),
             device: self.device.clone(),
         };
-        let losses = self.model.train_step(&mut self.optimisers, x, &context)?;
+        let (model, optimisers) = (&mut self.model, &mut self.optimisers);
+        let losses = with_precision(self.config.precision, || {
+            model.train_step(optimisers, x, &context)
+        })?;
         for (player, value) in &losses {
             if !value.is_finite() {
                 return Err(TrainError::NonFinite {

@@ -63,6 +63,7 @@ fn epoch_measurement_trains_one_real_epoch_and_splits_its_time() {
             ..ModelConfig::default()
         },
         batch: 8,
+        precision: Default::default(),
     };
     let kind: DetectorKind = "autoencoder".parse().unwrap();
     let epoch = measure_epoch(kind, &bench, scratch.path(), 5, &Device::Cpu).unwrap();

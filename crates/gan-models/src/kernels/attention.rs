@@ -11,11 +11,14 @@
 //! - dV = dO·P, dP = dOᵀ·V, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = K·dSᵀ, dK = Q·dS.
 //!
 //! Images run in parallel, each product single-threaded (gemm), in blocks of query rows that stay
-//! in cache; the softmax's exponential is a vectorisable polynomial.
+//! in cache; the softmax's exponential is a vectorisable polynomial. Inside
+//! [`super::with_precision`]`(Precision::Bf16, …)` the products with V, dO, K and Q take bf16
+//! operands (P and dS rounded too), summing in f32; the energies QᵀK stay f32.
 
 use candle::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::bf16::{self, PackedA, matmul_with};
 use super::cpu::{View, contiguous_f32, dot, matmul, softmax_row, with_avx2, with_f32};
 use super::softmax::softmax_last_dim;
 
@@ -137,25 +140,24 @@ impl CustomOp3 for SpatialAttention {
             contiguous_f32(s3, l3, "attention")?,
         );
         let (n, c, i) = (d.positions, d.channels, d.inner);
+        // read here: the images' threads do not see this thread's precision
+        let bf16 = super::bf16_products_enabled();
         let mut out = vec![0f32; d.batch * c * n];
         out.par_chunks_mut(c * n).enumerate().for_each_init(
             || vec![0f32; BLOCK * n],
             |p, (b, o)| {
                 let (q, k) = (&q[b * i * n..][..i * n], &k[b * i * n..][..i * n]);
                 let v = View::rows(&v[b * c * n..][..c * n], n);
+                let packed_v = bf16.then(|| PackedA::new(v, c, n, false));
                 for first in (0..n).step_by(BLOCK) {
                     let rows = BLOCK.min(n - first);
                     attention_rows(p, first, rows, q, k, i, n);
                     // O[:, block] = V · P_blockᵀ
-                    matmul(
-                        &mut o[first..],
-                        n,
-                        false,
-                        (c, rows, n),
-                        v,
-                        View::transposed(p, n),
-                        false,
-                    );
+                    let (o, p_t) = (&mut o[first..], View::transposed(p, n));
+                    match &packed_v {
+                        Some(v) => bf16::matmul(o, n, false, rows, v, p_t, false),
+                        None => matmul(o, n, false, (c, rows, n), v, p_t, false),
+                    }
                 }
             },
         );
@@ -178,6 +180,7 @@ impl CustomOp3 for SpatialAttention {
             v.contiguous()?,
             grad_res.contiguous()?,
         );
+        let bf16 = super::bf16_products_enabled();
         let mut dq = vec![0f32; d.batch * i * n];
         let mut dk = vec![0f32; d.batch * i * n];
         let mut dv = vec![0f32; d.batch * c * n];
@@ -196,7 +199,14 @@ impl CustomOp3 for SpatialAttention {
                                     let k = &ks[b * i * n..][..i * n];
                                     let v = &vs[b * c * n..][..c * n];
                                     let go = &gs[b * c * n..][..c * n];
-                                    image_backward(p, ds, (q, k, v, go), (dq, dk, dv), (n, c, i));
+                                    image_backward(
+                                        p,
+                                        ds,
+                                        (q, k, v, go),
+                                        (dq, dk, dv),
+                                        (n, c, i),
+                                        bf16,
+                                    );
                                 },
                             );
                         Ok(())
@@ -214,14 +224,17 @@ impl CustomOp3 for SpatialAttention {
 }
 
 /// One image's gradients, block of query rows by block: `p` and `ds` are a block's P and dS
-/// (scratch), the gradients start at zero.
+/// (scratch), the gradients start at zero; the products in bf16 when `bf16`.
 fn image_backward(
     p: &mut [f32],
     ds: &mut [f32],
     (q, k, v, go): (&[f32], &[f32], &[f32], &[f32]),
     (dq, dk, dv): (&mut [f32], &mut [f32], &mut [f32]),
     (n, c, i): (usize, usize, usize),
+    bf16: bool,
 ) {
+    let k_all = View::rows(k, n);
+    let packed_k = bf16.then(|| PackedA::new(k_all, i, n, false));
     for first in (0..n).step_by(BLOCK) {
         let rows = BLOCK.min(n - first);
         attention_rows(p, first, rows, q, k, i, n);
@@ -237,17 +250,11 @@ fn image_backward(
             cs: n,
         };
         // dV += dO[:, block] · P_block
-        matmul(dv, n, true, (c, n, rows), go_block, View::rows(p, n), false);
+        let p_rows = View::rows(p, n);
+        matmul_with(bf16, dv, n, true, (c, n, rows), go_block, p_rows, false);
         // dP_block = dO[:, block]ᵀ · V, then dS = P ⊙ (dP − rowsum(dP ⊙ P))
-        matmul(
-            ds,
-            n,
-            false,
-            (rows, n, c),
-            go_block_t,
-            View::rows(v, n),
-            false,
-        );
+        let v_rows = View::rows(v, n);
+        matmul_with(bf16, ds, n, false, (rows, n, c), go_block_t, v_rows, false);
         for (g_row, p_row) in ds.chunks_mut(n).zip(p.chunks(n)).take(rows) {
             let dot = dot(g_row, p_row);
             for (g, &pv) in g_row.iter_mut().zip(p_row) {
@@ -255,22 +262,18 @@ fn image_backward(
             }
         }
         // dQ[:, block] = K · dS_blockᵀ;  dK += Q[:, block] · dS_block
-        let k_all = View::rows(k, n);
-        matmul(
-            &mut dq[first..],
-            n,
-            false,
-            (i, rows, n),
-            k_all,
-            View::transposed(ds, n),
-            false,
-        );
+        let (dq, ds_t) = (&mut dq[first..], View::transposed(ds, n));
+        match &packed_k {
+            Some(k) => bf16::matmul(dq, n, false, rows, k, ds_t, false),
+            None => matmul(dq, n, false, (i, rows, n), k_all, ds_t, false),
+        }
         let q_block = View {
             data: &q[first..],
             rs: n,
             cs: 1,
         };
-        matmul(dk, n, true, (i, n, rows), q_block, View::rows(ds, n), false);
+        let ds_rows = View::rows(ds, n);
+        matmul_with(bf16, dk, n, true, (i, n, rows), q_block, ds_rows, false);
     }
 }
 

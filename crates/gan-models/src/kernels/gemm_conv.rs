@@ -18,6 +18,10 @@
 //! instead ([`MIN_COLUMNS`]), since gemm packs the weight anew for each product. A 1×1
 //! convolution (the attention projections) takes each image as its columns.
 //!
+//! Inside [`super::with_precision`]`(Precision::Bf16, …)` every product here (forward, input and
+//! weight gradients) takes bf16 operands and sums in f32 ([`super::bf16`]); the weight is packed
+//! once per op for all of its products.
+//!
 //! Each op's input gradient is the other op's forward pass with the same weight, image by image
 //! too; the weight gradients sum over the batch and take the whole batch's columns.
 //! Each convolution is one graph node holding only its input and weight: the columns are a
@@ -27,6 +31,7 @@
 use candle::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::bf16::{self, PackedA};
 use super::cpu::{View, contiguous_f32, matmul, written_in_chunks};
 
 /// Geometry shared by a convolution's image side and its column side.
@@ -227,6 +232,69 @@ fn by_groups(
     }
 }
 
+/// A convolution's left operand (its weight) for all of its products: f32 as it is, or packed
+/// once into bf16 pairs when the products run in bf16 ([`super::with_precision`]).
+enum Left<'a> {
+    F32(View<'a>, usize, usize),
+    Bf16(PackedA),
+}
+
+impl<'a> Left<'a> {
+    /// `a` (m × k) for products in this thread's precision.
+    fn new(a: View<'a>, m: usize, k: usize) -> Self {
+        match super::bf16_products_enabled() {
+            true => Left::Bf16(PackedA::new(a, m, k, true)),
+            false => Left::F32(a, m, k),
+        }
+    }
+
+    /// `out` (m × n, row stride n) = self · b.
+    fn times(&self, out: &mut [f32], n: usize, b: View, parallel: bool) {
+        match self {
+            Left::F32(a, m, k) => matmul(out, n, false, (*m, n, *k), *a, b, parallel),
+            Left::Bf16(a) => bf16::matmul(out, n, false, n, a, b, parallel),
+        }
+    }
+}
+
+/// `a · bᵀ` for a weight gradient (`a` m × k, `b` n × k, both contiguous): candle's f32 matmul,
+/// or a bf16 product inside [`super::with_precision`]`(Precision::Bf16, …)`.
+fn times_transposed(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if !super::bf16_products_enabled() {
+        return a.matmul(&b.t()?);
+    }
+    a.apply_op2(b, TimesTransposed)
+}
+
+/// [`times_transposed`] in bf16, as an op (a weight gradient is not differentiated again).
+struct TimesTransposed;
+
+impl CustomOp2 for TimesTransposed {
+    fn name(&self) -> &'static str {
+        "xray-gan-bf16-times-transposed"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (m, k) = l1.shape().dims2()?;
+        let (n, k2) = l2.shape().dims2()?;
+        if k != k2 {
+            candle::bail!("bf16 product: inner sizes {k} and {k2}");
+        }
+        let a = contiguous_f32(s1, l1, "bf16 product")?;
+        let b = contiguous_f32(s2, l2, "bf16 product")?;
+        let packed = PackedA::new(View::rows(a, k), m, k, true);
+        let mut out = vec![0f32; m * n];
+        bf16::matmul(&mut out, n, false, n, &packed, View::transposed(b, k), true);
+        Ok((CpuStorage::F32(out), Shape::from((m, n))))
+    }
+}
+
 /// `(a, b, n)` data as `(b, a, n)` into `dst`.
 fn swap_leading_into(src: &[f32], (a, b, n): (usize, usize, usize), dst: &mut [f32]) {
     for (p, chunk) in dst.chunks_exact_mut(n).enumerate().take(a * b) {
@@ -315,6 +383,7 @@ impl CustomOp2 for Conv2d {
             true => 1,
             false => group_size(g.batch, p),
         };
+        let left = Left::new(View::rows(w, rows), self.out_c, rows);
         let mut y = vec![0f32; g.batch * self.out_c * p];
         by_groups(
             &mut y,
@@ -329,21 +398,12 @@ impl CustomOp2 for Conv2d {
                     false => Some(im2col(Geometry { batch: images, ..g }, x)?),
                 };
                 let cols = View::rows(cols.as_deref().unwrap_or(x), n);
-                let product = (self.out_c, n, rows);
                 match images {
-                    1 => matmul(y, n, false, product, View::rows(w, rows), cols, parallel),
+                    1 => left.times(y, n, cols, parallel),
                     _ => {
                         // (out, images·OH·OW) → (images, out, OH·OW)
                         let mut t = vec![0f32; y.len()];
-                        matmul(
-                            &mut t,
-                            n,
-                            false,
-                            product,
-                            View::rows(w, rows),
-                            cols,
-                            parallel,
-                        );
+                        left.times(&mut t, n, cols, parallel);
                         swap_leading_into(&t, (self.out_c, images, p), y);
                     }
                 }
@@ -385,7 +445,7 @@ impl CustomOp2 for Conv2d {
                     .contiguous()?
                     .reshape((self.out_c, g.batch * oh * ow))?;
                 let cols = x.contiguous()?.apply_op1(Im2Col(g))?;
-                Some(grad.matmul(&cols.t()?)?.reshape(w.shape())?)
+                Some(times_transposed(&grad, &cols)?.reshape(w.shape())?)
             }
             false => None,
         };
@@ -433,6 +493,7 @@ impl CustomOp2 for ConvTranspose2d {
             candle::bail!("conv_transpose2d: {} input values for {g:?}", x.len());
         }
         let group = group_size(g.batch, hw);
+        let left = Left::new(View::transposed(weight, rows), rows, self.in_c);
         let mut out = vec![0f32; g.batch * plane];
         by_groups(
             &mut out,
@@ -454,16 +515,7 @@ impl CustomOp2 for ConvTranspose2d {
                 let x = View::rows(gathered.as_deref().unwrap_or(x), n);
                 // the group's columns Wᵀ·x, then summed into its output planes
                 let mut cols = vec![0f32; rows * n];
-                let product = (rows, n, self.in_c);
-                matmul(
-                    &mut cols,
-                    n,
-                    false,
-                    product,
-                    View::transposed(weight, rows),
-                    x,
-                    parallel,
-                );
+                left.times(&mut cols, n, x, parallel);
                 col2im_into(Geometry { batch: images, ..g }, &cols, y)
             },
         )?;
@@ -496,11 +548,7 @@ impl CustomOp2 for ConvTranspose2d {
         let grad_w = match w.track_op() {
             true => {
                 let grad_cols = grad.contiguous()?.apply_op1(Im2Col(g))?;
-                Some(
-                    self.channels_first(x)?
-                        .matmul(&grad_cols.t()?)?
-                        .reshape(w.shape())?,
-                )
+                Some(times_transposed(&self.channels_first(x)?, &grad_cols)?.reshape(w.shape())?)
             }
             false => None,
         };

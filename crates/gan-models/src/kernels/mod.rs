@@ -10,6 +10,8 @@
 //!   evaluation mode (the generator), keeping only input and output in the graph.
 //! - [`attention`]: self-attention over positions, recomputed in the backward pass.
 //! - [`softmax`]: softmax over the last dimension with its backward.
+//! - [`bf16`]: matrix products with bf16 operands and f32 sums (AVX512-BF16), which the
+//!   convolutions use inside [`with_precision`]`(Precision::Bf16, …)`.
 //! - `cpu`: their shared pieces (f32 storage access, gemm on strided views, the vectorised
 //!   softmax row and dot, AVX2 + FMA dispatch).
 //!
@@ -22,6 +24,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod bf16;
 mod cpu;
 pub mod gemm_conv;
 pub mod softmax;
@@ -33,6 +36,78 @@ use std::cell::Cell;
 use std::sync::OnceLock;
 
 use candle::{DType, Tensor};
+
+/// The number format of the convolutions' matrix products on the CPU.
+///
+/// `Bf16` rounds both operands of every convolution product (forward, input and weight
+/// gradients) to bf16 and sums in f32 ([`bf16`]); weights, optimiser state, activations and
+/// every other operation stay f32. It needs a CPU with AVX512-BF16 ([`bf16::available`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Bf16,
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        })
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            _ => Err(format!("precision {s:?}: expected f32 or bf16")),
+        }
+    }
+}
+
+impl Precision {
+    /// Whether this machine can run it on `device`: bf16 products exist on the CPU, with
+    /// AVX512-BF16, only. The error says why not.
+    pub fn check(self, device: &candle::Device) -> std::result::Result<(), String> {
+        match self {
+            Precision::F32 => Ok(()),
+            Precision::Bf16 if !device.is_cpu() => Err(
+                "--precision bf16 runs on the CPU only; on a GPU the products stay f32".into(),
+            ),
+            Precision::Bf16 if !bf16::available() => Err(
+                "--precision bf16 needs a CPU with AVX512-BF16, which this one lacks".into(),
+            ),
+            Precision::Bf16 => Ok(()),
+        }
+    }
+}
+
+thread_local! {
+    static BF16: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the convolutions' products in `precision` on this thread (the forward and
+/// backward passes of a step or a scoring pass run on the calling thread); the previous state
+/// comes back when `f` returns or unwinds. `Bf16` on a CPU without AVX512-BF16 leaves the
+/// products f32 (callers check first with [`Precision::check`]).
+pub fn with_precision<T>(precision: Precision, f: impl FnOnce() -> T) -> T {
+    match precision {
+        Precision::F32 => f(),
+        Precision::Bf16 => crate::thread_flag::set_while(&BF16, f),
+    }
+}
+
+/// Whether a convolution run here now takes bf16 products: inside
+/// [`with_precision`]`(Precision::Bf16, …)` on a CPU that has them.
+pub fn bf16_products_enabled() -> bool {
+    BF16.with(Cell::get) && bf16::available()
+}
 
 /// The environment variable that forces the portable path for a whole process:
 /// `XRAY_GAN_KERNELS=portable` (any other value, or none, keeps the fused CPU kernels).
