@@ -98,9 +98,10 @@ pub struct SetupArgs {
     /// Folder of the preprocessed-image cache (default: ~/.cache/xray-gan); `none` disables it.
     #[arg(long)]
     cache_dir: Option<String>,
-    /// Number format of the training steps' convolution products: f32, or bf16 (bf16 operands,
-    /// f32 sums and weights; about 1.5x faster steps on a CPU with AVX512-BF16, which it needs).
-    /// Scoring stays f32.
+    /// Number format of the matrix products (convolutions, attention) in training and in the
+    /// run's later scoring: f32, or bf16 (bf16 operands, f32 sums and weights; needs a CPU with
+    /// AVX512-BF16; 1.45x the seed's training images/s on the development machine).
+    /// Off by default: see the README's reduced-precision results.
     #[arg(long, default_value = "f32")]
     precision: Precision,
 }

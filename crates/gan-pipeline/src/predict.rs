@@ -13,6 +13,7 @@ use gan_metrics::evaluate::with_derived_statistics;
 use gan_metrics::report::{escape, page_start};
 use gan_metrics::threshold::quantile;
 use gan_metrics::{CALIBRATION_SPLIT, ScoreRow, ScoreTable, ScoreWriter, write_file};
+use gan_models::kernels::with_precision;
 use gan_train::{RunFolder, TrainError, WhichWeights, load_training_data, preprocess_of};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -64,15 +65,17 @@ pub fn calibrate_run(run: &Path, device: &candle::Device, batch_size: usize) -> 
     let path = run.join(CALIBRATION_SCORES);
     let names: Vec<&str> = model.statistics().iter().map(|s| s.name()).collect();
     let mut out = ScoreWriter::create(&path, &names)?;
-    score_set(
-        model.as_ref(),
-        &calibration,
-        Some(CALIBRATION_SPLIT),
-        batch_size,
-        device,
-        &mut out,
-        &ProgressBar::hidden(),
-    )?;
+    with_precision(config.precision, || {
+        score_set(
+            model.as_ref(),
+            &calibration,
+            Some(CALIBRATION_SPLIT),
+            batch_size,
+            device,
+            &mut out,
+            &ProgressBar::hidden(),
+        )
+    })?;
     out.finish()?;
     Ok(path)
 }
@@ -247,7 +250,7 @@ pub fn predict(settings: &PredictSettings, device: &candle::Device) -> Result<Pr
             continue;
         }
         let x = candle::Tensor::from_vec(pixels, (read.len(), 1, s, s), device)?;
-        let scores = model.score(&x)?;
+        let scores = with_precision(config.precision, || model.score(&x))?;
         // the fused statistics are standardised on the calibration rows only
         let mut table = calibration.clone();
         let first = table.rows.len();

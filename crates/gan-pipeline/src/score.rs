@@ -8,6 +8,7 @@ use gan_data::{
 };
 use gan_metrics::{CALIBRATION_SPLIT, ScoreRow, ScoreWriter};
 use gan_models::Detector;
+use gan_models::kernels::with_precision;
 use gan_train::{RunFolder, TrainError, WhichWeights, load_training_data, preprocess_of};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -158,24 +159,27 @@ pub fn score_run(
         ProgressStyle::with_template("scoring {bar:30} {pos}/{len} images  {per_sec}  eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    score_set(
-        model.as_ref(),
-        &calibration,
-        Some(CALIBRATION_SPLIT),
-        batch_size,
-        device,
-        &mut out,
-        &bar,
-    )?;
-    score_set(
-        model.as_ref(),
-        &images,
-        None,
-        batch_size,
-        device,
-        &mut out,
-        &bar,
-    )?;
+    // in the number format the run trained with (`config.json`'s `precision`)
+    with_precision(config.precision, || {
+        score_set(
+            model.as_ref(),
+            &calibration,
+            Some(CALIBRATION_SPLIT),
+            batch_size,
+            device,
+            &mut out,
+            &bar,
+        )?;
+        score_set(
+            model.as_ref(),
+            &images,
+            None,
+            batch_size,
+            device,
+            &mut out,
+            &bar,
+        )
+    })?;
     bar.finish_and_clear();
     out.finish()?;
     let digest = gan_models::read_checkpoint_metadata(&weights)?

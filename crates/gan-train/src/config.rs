@@ -53,8 +53,10 @@ pub struct TrainConfig {
     /// `best.safetensors`); 0 scores the last weights instead.
     #[serde(default = "default_weight_average")]
     pub weight_average: f64,
-    /// The number format of the training steps' convolution products: `f32`, or `bf16` (bf16
-    /// operands, f32 sums, f32 weights; a CPU with AVX512-BF16). Scoring stays f32.
+    /// The number format of the matrix products (convolutions, attention) of the training steps
+    /// and of `score` and `predict`: `f32`, or `bf16` (bf16 operands, f32 sums, f32 weights;
+    /// training needs a CPU with AVX512-BF16, scoring elsewhere falls back to f32). The epoch
+    /// ends' monitoring (calibration error, samples) stays f32.
     #[serde(default)]
     pub precision: Precision,
     /// Version of the program that wrote this file.

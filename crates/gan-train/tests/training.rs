@@ -81,6 +81,61 @@ fn alpha_gan_lowers_the_reconstruction_error() {
     assert_eq!(sheet.height(), 3 * 34 + 2);
 }
 
+/// With bf16 products (where the CPU has them) Alpha-GAN, self-attention included, learns to
+/// reconstruct as the f32 run does, on a different path (its losses differ), and `config.json`
+/// records the precision for `--resume`.
+#[test]
+fn bf16_training_lowers_the_reconstruction_error_as_f32_does() {
+    use gan_models::kernels::{Precision, bf16};
+    if !bf16::available() {
+        let c = config(kind("alpha-gan"), Path::new("unused"), 1);
+        let c = TrainConfig {
+            precision: Precision::Bf16,
+            ..c
+        };
+        let refused = Trainer::new(&c, &Device::Cpu).err().map(|e| e.to_string());
+        assert!(refused.is_some_and(|e| e.contains("AVX512-BF16")));
+        return;
+    }
+    let data = dataset();
+    let mut c = config(kind("alpha-gan"), data.path(), 5);
+    c.settings = c
+        .kind
+        .with_assignments(&c.settings, &["reconstruction_weight=10".into()])
+        .unwrap();
+    let images = load_training_data(&c, false).unwrap();
+    let before = calibration_l1(
+        Trainer::new(&c, &Device::Cpu).unwrap().model.as_ref(),
+        &images.calibration,
+        8,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let mut after = Vec::new();
+    let mut rows = Vec::new();
+    for precision in [Precision::F32, Precision::Bf16] {
+        let run = tempfile::tempdir().unwrap();
+        let c = TrainConfig {
+            precision,
+            ..c.clone()
+        };
+        let summary = train(&c, run.path(), &Device::Cpu, &TrainOptions::default()).unwrap();
+        after.push(summary.last_row.unwrap().calibration_l1);
+        rows.push(loss_rows(run.path()));
+        let written = gan_train::RunFolder::new(run.path()).read_config().unwrap();
+        assert_eq!(written.precision, precision);
+    }
+    eprintln!("calibration L1 {before} → f32 {} / bf16 {}", after[0], after[1]);
+    assert!(after[1] < 0.8 * before, "bf16: calibration L1 {before} → {}", after[1]);
+    assert!(
+        (after[1] - after[0]).abs() < 0.15 * after[0],
+        "bf16 {} against f32 {}",
+        after[1],
+        after[0]
+    );
+    assert_ne!(rows[0], rows[1], "the bf16 run took the f32 path");
+}
+
 #[test]
 fn bigan_losses_stay_finite_and_its_encoder_and_generator_change() {
     let data = dataset();

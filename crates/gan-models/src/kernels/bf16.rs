@@ -77,7 +77,7 @@ fn pack_panel<const W: usize>(
     out: &mut [u32],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if k % 2 == 0 && w <= W && available() {
+    if w <= W && available() {
         if ks == 1 {
             // SAFETY: the CPU has AVX512F/BW/BF16; the matrix fits `data` (the callers' asserts).
             unsafe { x86::pairs_along_k::<W>(data, ps, first, w, k, out) };
@@ -181,7 +181,7 @@ pub(super) fn matmul(
     let c = Out(out.as_mut_ptr());
     // SAFETY: every task's tiles are inside `out` (out_fits) and the tasks' tiles are disjoint.
     let task = |rows: Range<usize>, cols: Range<usize>| unsafe {
-        product(c, out_rs, accumulate, a, b, rows, cols)
+        tiles(c, out_rs, accumulate, a, b, rows, cols)
     };
     // below about a million multiply-adds, threads cost more than they give
     let parallel = parallel && m * n * k >= 1 << 20;
@@ -204,6 +204,18 @@ pub(super) fn matmul(
             }
         }),
     }
+}
+
+/// `a` (m × k) · `b` (k × n), both row-major, with bf16 operands and f32 sums, on all of rayon's
+/// threads: the product as the kernels run it, for examples and benchmarks.
+///
+/// # Panics
+/// If the CPU lacks AVX512-BF16 or the slices are shorter than the shapes.
+pub fn product(a: &[f32], b: &[f32], (m, k, n): (usize, usize, usize)) -> Vec<f32> {
+    let mut out = vec![0f32; m * n];
+    let packed = PackedA::new(View::rows(a, k), m, k, true);
+    matmul(&mut out, n, false, n, &packed, View::rows(b, n), true);
+    out
 }
 
 /// [`super::cpu::matmul`]'s product, with bf16 operands when `bf16` (`a` packed for this product
@@ -238,7 +250,7 @@ pub(super) fn matmul_with(
 /// # Safety
 /// `c` points at an `m × n` output with row stride `out_rs`, of which this call alone writes the
 /// given rows and columns; the CPU has AVX512-BF16.
-unsafe fn product(
+unsafe fn tiles(
     c: Out,
     out_rs: usize,
     accumulate: bool,
@@ -285,10 +297,11 @@ mod x86 {
 
     use super::{MR, NR};
 
-    /// Panel indices `first..first + w` (w ≤ W) over an even `k`, where each index's `k` values
-    /// are adjacent (`data[i·ps + kk]`): 32 values of an index are 16 pairs in order. Sixteen
-    /// pairs of all w indices at a time go through a small buffer so that `out` is written in
-    /// order; slots past `w` are left as they are (zero).
+    /// Panel indices `first..first + w` (w ≤ W), where each index's `k` values are adjacent
+    /// (`data[i·ps + kk]`): 32 values of an index are 16 pairs in order. Sixteen pairs of all w
+    /// indices at a time go through a small buffer so that `out` is written in order; the last
+    /// pairs one by one (an odd `k`'s last pair holds a zero), slots past `w` left as they are
+    /// (zero).
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
     pub(super) unsafe fn pairs_along_k<const W: usize>(
         data: &[f32],
@@ -298,8 +311,7 @@ mod x86 {
         k: usize,
         out: &mut [u32],
     ) {
-        let pairs = k / 2;
-        let full = pairs / 16 * 16;
+        let full = k / 2 / 16 * 16;
         let mut block = [0u32; 16 * NR];
         debug_assert!(W <= NR);
         for p in (0..full).step_by(16) {
@@ -320,17 +332,18 @@ mod x86 {
                 }
             }
         }
-        for p in full..pairs {
+        for p in full..k.div_ceil(2) {
             for i in 0..w {
-                let x = &data[(first + i) * ps + 2 * p..][..2];
-                out[p * W + i] = super::pair(x[0], x[1]);
+                let x = &data[(first + i) * ps + 2 * p..];
+                let hi = if 2 * p + 1 < k { x[1] } else { 0.0 };
+                out[p * W + i] = super::pair(x[0], hi);
             }
         }
     }
 
-    /// Panel indices `first..first + w` (w ≤ W, a multiple of 8) over an even `k`, where each
-    /// `k`'s indices are adjacent (`data[i + kk·ks]`): rows 2p and 2p + 1 interleaved, 8 at a
-    /// time; slots past `w` are left as they are (zero).
+    /// Panel indices `first..first + w` (w ≤ W, a multiple of 8), where each `k`'s indices are
+    /// adjacent (`data[i + kk·ks]`): rows 2p and 2p + 1 interleaved, 8 at a time (an odd `k`'s
+    /// last row with zeros); slots past `w` are left as they are (zero).
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
     pub(super) unsafe fn pairs_across_k<const W: usize>(
         data: &[f32],
@@ -357,6 +370,12 @@ mod x86 {
                     let v = _mm512_permutexvar_epi16(index, v);
                     _mm256_storeu_si256(eight.as_mut_ptr().cast(), _mm512_castsi512_si256(v));
                 }
+            }
+        }
+        if k % 2 == 1 {
+            let last = &data[(k - 1) * ks + first..][..w];
+            for (s, &v) in out[k / 2 * W..][..w].iter_mut().zip(last) {
+                *s = super::pair(v, 0.0);
             }
         }
     }
@@ -459,6 +478,7 @@ mod tests {
             (MR * 3 + 5, NR * 2 + 7, 2 * KC * 2 + 3), // edges everywhere, three blocks of k
             (MC + MR + 1, NR + 1, 64),                // two blocks of rows
             (5, 3, 1),                                // k = 1: one half-empty pair
+            (13, NR + 16, 2 * KC + 1),                // a part panel of 16, an odd k
             (16, 4 * NR, 2 * KC + 34),                // split by columns when parallel
             (8 * MR, 17, 50),                         // split by rows when parallel
             (64, 256, 1024),
