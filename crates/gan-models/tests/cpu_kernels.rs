@@ -141,29 +141,47 @@ fn bf16_convolutions_equal_candle_on_rounded_operands() {
     assert!(Precision::Bf16.check(&Device::Cpu).is_ok());
     type Op = fn(&Tensor, &Tensor) -> candle::Result<Tensor>;
     let cases: [(&[usize], &[usize], Op, Op); 6] = [
-        (&[3, 3, 16, 16], &[5, 3, 4, 4], |x, w| gemm_conv::conv2d(x, w, 1, 2), |x, w| {
-            x.conv2d(w, 1, 2, 1, 1)
-        }),
-        (&[40, 2, 8, 8], &[3, 2, 4, 4], |x, w| gemm_conv::conv2d(x, w, 1, 2), |x, w| {
-            x.conv2d(w, 1, 2, 1, 1)
-        }),
-        (&[2, 4, 5, 5], &[6, 4, 1, 1], |x, w| gemm_conv::conv2d(x, w, 0, 1), |x, w| {
-            x.conv2d(w, 0, 1, 1, 1)
-        }),
-        (&[2, 3, 4, 3], &[3, 5, 4, 4], |x, w| gemm_conv::conv_transpose2d(x, w, 1, 2), |x, w| {
-            x.conv_transpose2d(w, 1, 0, 2, 1)
-        }),
-        (&[40, 2, 4, 4], &[2, 3, 4, 4], |x, w| gemm_conv::conv_transpose2d(x, w, 1, 2), |x, w| {
-            x.conv_transpose2d(w, 1, 0, 2, 1)
-        }),
-        (&[2, 6, 1, 1], &[6, 4, 4, 4], |x, w| gemm_conv::conv_transpose2d(x, w, 0, 1), |x, w| {
-            x.conv_transpose2d(w, 0, 0, 1, 1)
-        }),
+        (
+            &[3, 3, 16, 16],
+            &[5, 3, 4, 4],
+            |x, w| gemm_conv::conv2d(x, w, 1, 2),
+            |x, w| x.conv2d(w, 1, 2, 1, 1),
+        ),
+        (
+            &[40, 2, 8, 8],
+            &[3, 2, 4, 4],
+            |x, w| gemm_conv::conv2d(x, w, 1, 2),
+            |x, w| x.conv2d(w, 1, 2, 1, 1),
+        ),
+        (
+            &[2, 4, 5, 5],
+            &[6, 4, 1, 1],
+            |x, w| gemm_conv::conv2d(x, w, 0, 1),
+            |x, w| x.conv2d(w, 0, 1, 1, 1),
+        ),
+        (
+            &[2, 3, 4, 3],
+            &[3, 5, 4, 4],
+            |x, w| gemm_conv::conv_transpose2d(x, w, 1, 2),
+            |x, w| x.conv_transpose2d(w, 1, 0, 2, 1),
+        ),
+        (
+            &[40, 2, 4, 4],
+            &[2, 3, 4, 4],
+            |x, w| gemm_conv::conv_transpose2d(x, w, 1, 2),
+            |x, w| x.conv_transpose2d(w, 1, 0, 2, 1),
+        ),
+        (
+            &[2, 6, 1, 1],
+            &[6, 4, 4, 4],
+            |x, w| gemm_conv::conv_transpose2d(x, w, 0, 1),
+            |x, w| x.conv_transpose2d(w, 0, 0, 1, 1),
+        ),
     ];
     for (xs, ws, ours, theirs) in cases {
         let (x, w) = (random(xs, 1), random(ws, 2));
         let (xv, wv) = (Var::from_tensor(&x).unwrap(), Var::from_tensor(&w).unwrap());
-        let r = random(&ours(&x, &w).unwrap().dims().to_vec(), 3);
+        let r = random(ours(&x, &w).unwrap().dims(), 3);
         let run = |precision| {
             with_precision(precision, || {
                 let y = ours(xv.as_tensor(), wv.as_tensor()).unwrap();
@@ -172,9 +190,16 @@ fn bf16_convolutions_equal_candle_on_rounded_operands() {
             })
         };
         let (bf, f32s) = (run(Precision::Bf16), run(Precision::F32));
-        for (name, a, b) in [("y", &bf[0], &f32s[0]), ("∂x", &bf[1], &f32s[1]), ("∂w", &bf[2], &f32s[2])] {
+        for (name, a, b) in [
+            ("y", &bf[0], &f32s[0]),
+            ("∂x", &bf[1], &f32s[1]),
+            ("∂w", &bf[2], &f32s[2]),
+        ] {
             let d = max_abs_diff(a, b);
-            assert!(d > 1e-5, "bf16 products gave the f32 {name} for x {xs:?}: {d}");
+            assert!(
+                d > 1e-5,
+                "bf16 products gave the f32 {name} for x {xs:?}: {d}"
+            );
         }
         let x = Var::from_tensor(&bf16_rounded(&x)).unwrap();
         let w = Var::from_tensor(&bf16_rounded(&w)).unwrap();
@@ -269,7 +294,10 @@ fn bf16_attention_is_within_rounding_of_tensor_ops() {
     if !bf16::available() {
         return; // see bf16_convolutions_equal_candle_on_rounded_operands
     }
-    for (qk, vs) in [(&[2usize, 4, 150][..], &[2usize, 32, 150][..]), (&[2, 2, 64], &[2, 16, 64])] {
+    for (qk, vs) in [
+        (&[2usize, 4, 150][..], &[2usize, 32, 150][..]),
+        (&[2, 2, 64], &[2, 16, 64]),
+    ] {
         let q = Var::from_tensor(&random(qk, 21)).unwrap();
         let k = Var::from_tensor(&random(qk, 22)).unwrap();
         let v = Var::from_tensor(&random(vs, 23)).unwrap();
@@ -286,8 +314,20 @@ fn bf16_attention_is_within_rounding_of_tensor_ops() {
         let (out, grads) = run(Precision::Bf16);
         let (out32, grads32) = run(Precision::F32);
         let reference = attention_kernel::composite(qt, kt, vt).unwrap();
-        let g_ref = (&reference * &r).unwrap().sum_all().unwrap().backward().unwrap();
-        let scale = |t: &Tensor| t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let g_ref = (&reference * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let scale = |t: &Tensor| {
+            t.abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
         let pairs = [("output", &out, &out32, reference.clone())]
             .into_iter()
             .chain(
@@ -304,7 +344,10 @@ fn bf16_attention_is_within_rounding_of_tensor_ops() {
                 "{name} off by {d} for {qk:?} (scale {})",
                 scale(&reference)
             );
-            assert!(d32 > 0.0, "{name}: bf16 products gave the f32 result for {qk:?}");
+            assert!(
+                d32 > 0.0,
+                "{name}: bf16 products gave the f32 result for {qk:?}"
+            );
         }
     }
 }

@@ -125,8 +125,15 @@ fn bf16_training_lowers_the_reconstruction_error_as_f32_does() {
         let written = gan_train::RunFolder::new(run.path()).read_config().unwrap();
         assert_eq!(written.precision, precision);
     }
-    eprintln!("calibration L1 {before} → f32 {} / bf16 {}", after[0], after[1]);
-    assert!(after[1] < 0.8 * before, "bf16: calibration L1 {before} → {}", after[1]);
+    eprintln!(
+        "calibration L1 {before} → f32 {} / bf16 {}",
+        after[0], after[1]
+    );
+    assert!(
+        after[1] < 0.8 * before,
+        "bf16: calibration L1 {before} → {}",
+        after[1]
+    );
     assert!(
         (after[1] - after[0]).abs() < 0.15 * after[0],
         "bf16 {} against f32 {}",

@@ -83,7 +83,7 @@ fn pack_panel<const W: usize>(
             unsafe { x86::pairs_along_k::<W>(data, ps, first, w, k, out) };
             return;
         }
-        if ps == 1 && w % 8 == 0 {
+        if ps == 1 && w.is_multiple_of(8) {
             // SAFETY: as above.
             unsafe { x86::pairs_across_k::<W>(data, ks, first, w, k, out) };
             return;
@@ -372,7 +372,7 @@ mod x86 {
                 }
             }
         }
-        if k % 2 == 1 {
+        if !k.is_multiple_of(2) {
             let last = &data[(k - 1) * ks + first..][..w];
             for (s, &v) in out[k / 2 * W..][..w].iter_mut().zip(last) {
                 *s = super::pair(v, 0.0);
@@ -405,8 +405,7 @@ mod x86 {
                 let b2: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.add(32).cast()));
                 let ap = a.add(p * MR);
                 for (i, row) in acc.iter_mut().enumerate() {
-                    let ai: __m512bh =
-                        std::mem::transmute(_mm512_set1_epi32(*ap.add(i) as i32));
+                    let ai: __m512bh = std::mem::transmute(_mm512_set1_epi32(*ap.add(i) as i32));
                     row[0] = _mm512_dpbf16_ps(row[0], ai, b0);
                     row[1] = _mm512_dpbf16_ps(row[1], ai, b1);
                     row[2] = _mm512_dpbf16_ps(row[2], ai, b2);

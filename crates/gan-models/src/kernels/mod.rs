@@ -77,12 +77,12 @@ impl Precision {
     pub fn check(self, device: &candle::Device) -> std::result::Result<(), String> {
         match self {
             Precision::F32 => Ok(()),
-            Precision::Bf16 if !device.is_cpu() => Err(
-                "--precision bf16 runs on the CPU only; on a GPU the products stay f32".into(),
-            ),
-            Precision::Bf16 if !bf16::available() => Err(
-                "--precision bf16 needs a CPU with AVX512-BF16, which this one lacks".into(),
-            ),
+            Precision::Bf16 if !device.is_cpu() => {
+                Err("--precision bf16 runs on the CPU only; on a GPU the products stay f32".into())
+            }
+            Precision::Bf16 if !bf16::available() => {
+                Err("--precision bf16 needs a CPU with AVX512-BF16, which this one lacks".into())
+            }
             Precision::Bf16 => Ok(()),
         }
     }
