@@ -139,6 +139,9 @@ fn bf16_convolutions_equal_candle_on_rounded_operands() {
         return;
     }
     assert!(Precision::Bf16.check(&Device::Cpu).is_ok());
+    // the portable path has no bf16 products: refused, not silently f32
+    let portable = gan_models::kernels::portable_kernels(|| Precision::Bf16.check(&Device::Cpu));
+    assert!(portable.is_err_and(|e| e.contains("portable")));
     type Op = fn(&Tensor, &Tensor) -> candle::Result<Tensor>;
     let cases: [(&[usize], &[usize], Op, Op); 6] = [
         (

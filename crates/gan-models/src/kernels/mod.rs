@@ -73,7 +73,7 @@ impl std::str::FromStr for Precision {
 
 impl Precision {
     /// Whether this machine can run it on `device`: bf16 products exist on the CPU, with
-    /// AVX512-BF16, only. The error says why not.
+    /// AVX512-BF16, in the fused kernels only. The error says why not.
     pub fn check(self, device: &candle::Device) -> std::result::Result<(), String> {
         match self {
             Precision::F32 => Ok(()),
@@ -83,6 +83,10 @@ impl Precision {
             Precision::Bf16 if !bf16::available() => {
                 Err("--precision bf16 needs a CPU with AVX512-BF16, which this one lacks".into())
             }
+            Precision::Bf16 if !fused_kernels_enabled() => Err(format!(
+                "--precision bf16 runs in the fused CPU kernels, which {KERNELS_ENV}=portable \
+                 turns off"
+            )),
             Precision::Bf16 => Ok(()),
         }
     }
