@@ -178,6 +178,15 @@ pub(super) fn matmul(
     if m == 0 || n == 0 {
         return;
     }
+    if k == 0 {
+        // an empty sum: zero, or the output as it was
+        if !accumulate {
+            out.chunks_mut(out_rs)
+                .take(m)
+                .for_each(|row| row[..n].fill(0.0));
+        }
+        return;
+    }
     let c = Out(out.as_mut_ptr());
     // SAFETY: every task's tiles are inside `out` (out_fits) and the tasks' tiles are disjoint.
     let task = |rows: Range<usize>, cols: Range<usize>| unsafe {
@@ -393,7 +402,10 @@ mod x86 {
         add: bool,
     ) {
         let pairs = a_part.len() / MR;
-        debug_assert_eq!(b_part.len(), pairs * NR);
+        assert!(
+            b_part.len() >= pairs * NR,
+            "bf16 tile: panels of unequal depth"
+        );
         let mut acc = [[_mm512_setzero_ps(); 3]; MR];
         let (a, b) = (a_part.as_ptr(), b_part.as_ptr());
         for p in 0..pairs {
@@ -477,6 +489,7 @@ mod tests {
             (MR * 3 + 5, NR * 2 + 7, 2 * KC * 2 + 3), // edges everywhere, three blocks of k
             (MC + MR + 1, NR + 1, 64),                // two blocks of rows
             (5, 3, 1),                                // k = 1: one half-empty pair
+            (3, 5, 0),                                // k = 0: an empty sum
             (13, NR + 16, 2 * KC + 1),                // a part panel of 16, an odd k
             (16, 4 * NR, 2 * KC + 34),                // split by columns when parallel
             (8 * MR, 17, 50),                         // split by rows when parallel
