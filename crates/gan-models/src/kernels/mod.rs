@@ -11,7 +11,7 @@
 //! - [`attention`]: self-attention over positions, recomputed in the backward pass.
 //! - [`softmax`]: softmax over the last dimension with its backward.
 //! - [`bf16`]: matrix products with bf16 operands and f32 sums (AVX512-BF16), which the
-//!   convolutions use inside [`with_precision`]`(Precision::Bf16, …)`.
+//!   convolutions and attention use inside [`with_precision`]`(Precision::Bf16, …)`.
 //! - `cpu`: their shared pieces (f32 storage access, gemm on strided views, the vectorised
 //!   softmax row and dot, AVX2 + FMA dispatch).
 //!
@@ -37,11 +37,12 @@ use std::sync::OnceLock;
 
 use candle::{DType, Tensor};
 
-/// The number format of the convolutions' matrix products on the CPU.
+/// The number format of the CPU kernels' matrix products (convolutions and attention).
 ///
 /// `Bf16` rounds both operands of every convolution product (forward, input and weight
-/// gradients) to bf16 and sums in f32 ([`bf16`]); weights, optimiser state, activations and
-/// every other operation stay f32. It needs a CPU with AVX512-BF16 ([`bf16::available`]).
+/// gradients) and of the attention's products with V, dO, K and Q to bf16 and sums in f32
+/// ([`bf16`]); weights, optimiser state, activations and every other operation stay f32. It
+/// needs a CPU with AVX512-BF16 ([`bf16::available`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
@@ -96,7 +97,7 @@ thread_local! {
     static BF16: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` with the convolutions' products in `precision` on this thread (the forward and
+/// Runs `f` with the kernels' products in `precision` on this thread (the forward and
 /// backward passes of a step or a scoring pass run on the calling thread); the previous state
 /// comes back when `f` returns or unwinds. `Bf16` on a CPU without AVX512-BF16 leaves the
 /// products f32 (callers check first with [`Precision::check`]).
@@ -107,7 +108,7 @@ pub fn with_precision<T>(precision: Precision, f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Whether a convolution run here now takes bf16 products: inside
+/// Whether a kernel run here now takes bf16 products: inside
 /// [`with_precision`]`(Precision::Bf16, …)` on a CPU that has them.
 pub fn bf16_products_enabled() -> bool {
     BF16.with(Cell::get) && bf16::available()
