@@ -142,46 +142,25 @@ fn bf16_convolutions_equal_candle_on_rounded_operands() {
     // the portable path has no bf16 products: refused, not silently f32
     let portable = gan_models::kernels::portable_kernels(|| Precision::Bf16.check(&Device::Cpu));
     assert!(portable.is_err_and(|e| e.contains("portable")));
-    type Op = fn(&Tensor, &Tensor) -> candle::Result<Tensor>;
-    let cases: [(&[usize], &[usize], Op, Op); 6] = [
-        (
-            &[3, 3, 16, 16],
-            &[5, 3, 4, 4],
-            |x, w| gemm_conv::conv2d(x, w, 1, 2),
-            |x, w| x.conv2d(w, 1, 2, 1, 1),
-        ),
-        (
-            &[40, 2, 8, 8],
-            &[3, 2, 4, 4],
-            |x, w| gemm_conv::conv2d(x, w, 1, 2),
-            |x, w| x.conv2d(w, 1, 2, 1, 1),
-        ),
-        (
-            &[2, 4, 5, 5],
-            &[6, 4, 1, 1],
-            |x, w| gemm_conv::conv2d(x, w, 0, 1),
-            |x, w| x.conv2d(w, 0, 1, 1, 1),
-        ),
-        (
-            &[2, 3, 4, 3],
-            &[3, 5, 4, 4],
-            |x, w| gemm_conv::conv_transpose2d(x, w, 1, 2),
-            |x, w| x.conv_transpose2d(w, 1, 0, 2, 1),
-        ),
-        (
-            &[40, 2, 4, 4],
-            &[2, 3, 4, 4],
-            |x, w| gemm_conv::conv_transpose2d(x, w, 1, 2),
-            |x, w| x.conv_transpose2d(w, 1, 0, 2, 1),
-        ),
-        (
-            &[2, 6, 1, 1],
-            &[6, 4, 4, 4],
-            |x, w| gemm_conv::conv_transpose2d(x, w, 0, 1),
-            |x, w| x.conv_transpose2d(w, 0, 0, 1, 1),
-        ),
+    // (x shape, w shape, transposed, padding, stride): a down-sampling stage, images grouped
+    // into products, a 1×1 convolution; an up-sampling stage, grouped, the latent's 1×1 → 4×4
+    let cases: [(&[usize], &[usize], bool, usize, usize); 6] = [
+        (&[3, 3, 16, 16], &[5, 3, 4, 4], false, 1, 2),
+        (&[40, 2, 8, 8], &[3, 2, 4, 4], false, 1, 2),
+        (&[2, 4, 5, 5], &[6, 4, 1, 1], false, 0, 1),
+        (&[2, 3, 4, 3], &[3, 5, 4, 4], true, 1, 2),
+        (&[40, 2, 4, 4], &[2, 3, 4, 4], true, 1, 2),
+        (&[2, 6, 1, 1], &[6, 4, 4, 4], true, 0, 1),
     ];
-    for (xs, ws, ours, theirs) in cases {
+    for (xs, ws, transposed, pad, stride) in cases {
+        let ours = |x: &Tensor, w: &Tensor| match transposed {
+            true => gemm_conv::conv_transpose2d(x, w, pad, stride),
+            false => gemm_conv::conv2d(x, w, pad, stride),
+        };
+        let theirs = |x: &Tensor, w: &Tensor| match transposed {
+            true => x.conv_transpose2d(w, pad, 0, stride, 1),
+            false => x.conv2d(w, pad, stride, 1, 1),
+        };
         let (x, w) = (random(xs, 1), random(ws, 2));
         let (xv, wv) = (Var::from_tensor(&x).unwrap(), Var::from_tensor(&w).unwrap());
         let r = random(ours(&x, &w).unwrap().dims(), 3);

@@ -36,12 +36,10 @@ fn loss_rows(run: &Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn alpha_gan_lowers_the_reconstruction_error() {
-    let data = dataset();
-    let run = tempfile::tempdir().unwrap();
-    let mut c = config(kind("alpha-gan"), data.path(), 8);
-    // reconstruction-dominated, so that a few dozen steps show whether its gradients flow
+/// Alpha-GAN on `root` for `epochs`, reconstruction-dominated (λ = 10, so that a few dozen steps
+/// show whether its gradients flow), and its untrained calibration L1.
+fn reconstructing_alpha_gan(root: &Path, epochs: u64) -> (TrainConfig, f64) {
+    let mut c = config(kind("alpha-gan"), root, epochs);
     c.settings = c
         .kind
         .with_assignments(&c.settings, &["reconstruction_weight=10".into()])
@@ -54,6 +52,14 @@ fn alpha_gan_lowers_the_reconstruction_error() {
         &Device::Cpu,
     )
     .unwrap();
+    (c, before)
+}
+
+#[test]
+fn alpha_gan_lowers_the_reconstruction_error() {
+    let data = dataset();
+    let run = tempfile::tempdir().unwrap();
+    let (c, before) = reconstructing_alpha_gan(data.path(), 8);
     let summary = train(&c, run.path(), &Device::Cpu, &TrainOptions::default()).unwrap();
     assert!(summary.steps >= 24, "a few dozen steps: {}", summary.steps);
     let after = summary.last_row.unwrap().calibration_l1;
@@ -98,19 +104,7 @@ fn bf16_training_lowers_the_reconstruction_error_as_f32_does() {
         return;
     }
     let data = dataset();
-    let mut c = config(kind("alpha-gan"), data.path(), 5);
-    c.settings = c
-        .kind
-        .with_assignments(&c.settings, &["reconstruction_weight=10".into()])
-        .unwrap();
-    let images = load_training_data(&c, false).unwrap();
-    let before = calibration_l1(
-        Trainer::new(&c, &Device::Cpu).unwrap().model.as_ref(),
-        &images.calibration,
-        8,
-        &Device::Cpu,
-    )
-    .unwrap();
+    let (c, before) = reconstructing_alpha_gan(data.path(), 5);
     let mut after = Vec::new();
     let mut rows = Vec::new();
     for precision in [Precision::F32, Precision::Bf16] {
