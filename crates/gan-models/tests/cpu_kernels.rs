@@ -144,7 +144,8 @@ fn bf16_convolutions_equal_candle_on_rounded_operands() {
     assert!(portable.is_err_and(|e| e.contains("portable")));
     // (x shape, w shape, transposed, padding, stride): a down-sampling stage, images grouped
     // into products, a 1×1 convolution; an up-sampling stage, grouped, the latent's 1×1 → 4×4
-    let cases: [(&[usize], &[usize], bool, usize, usize); 6] = [
+    type Case = (&'static [usize], &'static [usize], bool, usize, usize);
+    let cases: [Case; 6] = [
         (&[3, 3, 16, 16], &[5, 3, 4, 4], false, 1, 2),
         (&[40, 2, 8, 8], &[3, 2, 4, 4], false, 1, 2),
         (&[2, 4, 5, 5], &[6, 4, 1, 1], false, 0, 1),
