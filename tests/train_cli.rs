@@ -99,26 +99,38 @@ fn train_writes_a_run_folder_and_resumes_to_more_epochs() {
     assert_eq!(config["model"]["width"], 8);
     // the detector's settings, the one set and the rest at their defaults
     assert_eq!(config["settings"]["reconstruction_weight"], 2.5);
-    // a resumed run keeps its settings; --set cannot change them
-    let out = xray_gan()
+    // a resumed run keeps its settings and its precision; neither --set nor --precision changes them
+    for (change, error) in [
+        (
+            ["--set", "reconstruction_weight=1"],
+            "settings are fixed in",
+        ),
+        (
+            ["--precision", "bf16"],
+            "--precision bf16 cannot change a run being resumed",
+        ),
+    ] {
+        let out = xray_gan()
+            .args(["train", "--resume"])
+            .args(change)
+            .arg("--out")
+            .arg(run.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(error), "{stderr}");
+    }
+    let stdout = ok(xray_gan()
         .args([
             "train",
             "--resume",
-            "--set",
-            "reconstruction_weight=1",
+            "--precision",
+            "f32",
+            "--epochs",
+            "2",
             "--out",
         ])
-        .arg(run.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("settings are fixed in"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = ok(xray_gan()
-        .args(["train", "--resume", "--epochs", "2", "--out"])
         .arg(run.path())
         .output()
         .unwrap());

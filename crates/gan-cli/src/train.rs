@@ -101,9 +101,10 @@ pub struct SetupArgs {
     /// Number format of the matrix products (convolutions, attention) in training and in the
     /// run's later scoring: f32, or bf16 (bf16 operands, f32 sums and weights; needs a CPU with
     /// AVX512-BF16; 1.45x the seed's training images/s on the development machine).
-    /// Off by default: see the README's reduced-precision results.
-    #[arg(long, default_value = "f32")]
-    precision: Precision,
+    /// f32 by default: see the README's reduced-precision results. A resumed run keeps the
+    /// precision it started with.
+    #[arg(long)]
+    precision: Option<Precision>,
 }
 
 impl SetupArgs {
@@ -120,7 +121,7 @@ impl SetupArgs {
         config.data.normal_class = self.normal_class.clone();
         config.data.cache_dir = cache_dir(self.cache_dir.as_deref());
         config.batch_size = self.batch_size;
-        config.precision = self.precision;
+        config.precision = self.precision.unwrap_or_default();
         if self.no_augmentation {
             config.data.augmentation = gan_data::Augmentation::none();
         }
@@ -154,7 +155,16 @@ fn config_from(args: &TrainArgs) -> Result<TrainConfig> {
                 folder.config().display()
             )));
         }
-        return Ok(config);
+        match args.setup.precision {
+            Some(precision) if precision != config.precision => {
+                bail!(gan_train::TrainError::Config(format!(
+                    "--precision {precision} cannot change a run being resumed: it trains with                      {} products (see {})",
+                    config.precision,
+                    folder.config().display()
+                )))
+            }
+            _ => return Ok(config),
+        }
     }
     let (Some(data), Some(kind)) = (&args.data, args.model) else {
         bail!(gan_train::TrainError::Config(

@@ -12,12 +12,13 @@ use gan_metrics::report::{GalleryItem, ReportParts, render_html};
 use gan_metrics::{
     CALIBRATION_SPLIT, EvalOptions, FUSED, FUSED_TWO_SIDED, ScoreTable, evaluate, write_file,
 };
+use gan_models::kernels::with_precision;
 use gan_models::{Detector, select_device};
 use gan_train::{RunFolder, TrainConfig, WhichWeights, preprocess_of};
 
 use crate::error::{Result, io};
 use crate::maps::triptych;
-use crate::score::{ScoredWith, score_run};
+use crate::score::{ScoredWith, score_run, scoring_precision};
 
 /// What to evaluate and how.
 #[derive(Debug, Clone)]
@@ -314,6 +315,7 @@ fn gallery(
         .collect();
     rows.sort_by(|a, b| b.values[k].total_cmp(&a.values[k]));
     let preprocess = preprocess_of(config);
+    let precision = scoring_precision(config, &candle::Device::Cpu);
     let render = |rows: &[&gan_metrics::ScoreRow]| -> Result<Vec<GalleryItem>> {
         let mut items = Vec::new();
         for row in rows {
@@ -324,7 +326,8 @@ fn gallery(
             };
             let s = preprocess.size as usize;
             let x = candle::Tensor::from_vec(pixels, (1, 1, s, s), &candle::Device::Cpu)?;
-            let scores = model.score(&x)?;
+            // in the number format the scores were made in
+            let scores = with_precision(precision, || model.score(&x))?;
             let recon: Vec<f32> = scores.reconstruction.flatten_all()?.to_vec1()?;
             let residual: Vec<f32> = scores.residual.flatten_all()?.to_vec1()?;
             let input: Vec<f32> = x.flatten_all()?.to_vec1()?;

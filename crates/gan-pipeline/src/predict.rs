@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::{PipelineError, Result, io};
 use crate::maps::triptych;
-use crate::score::score_set;
+use crate::score::{score_set, scoring_precision};
 
 /// The file in a run folder holding its scores on its normal validation images.
 pub const CALIBRATION_SCORES: &str = "calibration_scores.csv";
@@ -65,7 +65,7 @@ pub fn calibrate_run(run: &Path, device: &candle::Device, batch_size: usize) -> 
     let path = run.join(CALIBRATION_SCORES);
     let names: Vec<&str> = model.statistics().iter().map(|s| s.name()).collect();
     let mut out = ScoreWriter::create(&path, &names)?;
-    with_precision(config.precision, || {
+    with_precision(scoring_precision(&config, device), || {
         score_set(
             model.as_ref(),
             &calibration,
@@ -229,6 +229,7 @@ pub fn predict(settings: &PredictSettings, device: &candle::Device) -> Result<Pr
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut ranked: Vec<Ranked> = Vec::with_capacity(images.len());
+    let precision = scoring_precision(&config, device);
     for chunk in images.chunks(settings.batch_size.max(1)) {
         let mut pixels = Vec::with_capacity(chunk.len() * s * s);
         let mut read: Vec<&PathBuf> = Vec::with_capacity(chunk.len());
@@ -250,7 +251,7 @@ pub fn predict(settings: &PredictSettings, device: &candle::Device) -> Result<Pr
             continue;
         }
         let x = candle::Tensor::from_vec(pixels, (read.len(), 1, s, s), device)?;
-        let scores = with_precision(config.precision, || model.score(&x))?;
+        let scores = with_precision(precision, || model.score(&x))?;
         // the fused statistics are standardised on the calibration rows only
         let mut table = calibration.clone();
         let first = table.rows.len();

@@ -8,8 +8,10 @@ use gan_data::{
 };
 use gan_metrics::{CALIBRATION_SPLIT, ScoreRow, ScoreWriter};
 use gan_models::Detector;
-use gan_models::kernels::with_precision;
-use gan_train::{RunFolder, TrainError, WhichWeights, load_training_data, preprocess_of};
+use gan_models::kernels::{Precision, with_precision};
+use gan_train::{
+    RunFolder, TrainConfig, TrainError, WhichWeights, load_training_data, preprocess_of,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use serde::{Deserialize, Serialize};
@@ -159,8 +161,7 @@ pub fn score_run(
         ProgressStyle::with_template("scoring {bar:30} {pos}/{len} images  {per_sec}  eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    // in the number format the run trained with (`config.json`'s `precision`)
-    with_precision(config.precision, || {
+    with_precision(scoring_precision(&config, device), || {
         score_set(
             model.as_ref(),
             &calibration,
@@ -200,4 +201,40 @@ pub fn score_run(
         calibration_images: calibration.len(),
         weights,
     })
+}
+
+/// The number format to score a run in: the one it trained with (`config.json`'s `precision`),
+/// or f32, with a warning that says why, where this machine or `device` cannot run that one (a
+/// bf16 run scored on a CPU without AVX512-BF16 or on a GPU).
+pub(crate) fn scoring_precision(config: &TrainConfig, device: &candle::Device) -> Precision {
+    match config.precision.check(device) {
+        Ok(()) => config.precision,
+        Err(why) => {
+            tracing::warn!(
+                "the run trained with {} products; scoring with f32 ones: {why}",
+                config.precision
+            );
+            Precision::F32
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run scores in the precision it trained with where this machine can run it, else in
+    /// f32 (f32 runs always in f32).
+    #[test]
+    fn a_bf16_run_scores_in_bf16_only_where_it_can() {
+        let cpu = candle::Device::Cpu;
+        let mut config = TrainConfig::new("autoencoder".parse().unwrap(), PathBuf::from("data"));
+        assert_eq!(scoring_precision(&config, &cpu), Precision::F32);
+        config.precision = Precision::Bf16;
+        let expected = match Precision::Bf16.check(&cpu) {
+            Ok(()) => Precision::Bf16,
+            Err(_) => Precision::F32,
+        };
+        assert_eq!(scoring_precision(&config, &cpu), expected);
+    }
 }

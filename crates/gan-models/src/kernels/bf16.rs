@@ -491,10 +491,22 @@ mod tests {
             (5, 3, 1),                                // k = 1: one half-empty pair
             (3, 5, 0),                                // k = 0: an empty sum
             (13, NR + 16, 2 * KC + 1),                // a part panel of 16, an odd k
-            (16, 4 * NR, 2 * KC + 34),                // split by columns when parallel
-            (8 * MR, 17, 50),                         // split by rows when parallel
+            // over the 2^20 multiply-adds that go parallel: more column panels than threads
+            // splits by columns, a single panel by rows (uneven parts with 3 threads)
+            (16, 8 * NR, 2 * KC + 34),
+            (32 * MR, 17, 250),
             (64, 256, 1024),
         ];
+        for threads in [2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| check_products(&shapes));
+        }
+    }
+
+    fn check_products(shapes: &[(usize, usize, usize)]) {
         for (i, &(m, n, k)) in shapes.iter().enumerate() {
             let a = values(m * k, 2 * i as u64);
             let b = values(k * n, 2 * i as u64 + 1);

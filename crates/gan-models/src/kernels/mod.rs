@@ -99,13 +99,11 @@ thread_local! {
 
 /// Runs `f` with the kernels' products in `precision` on this thread (the forward and
 /// backward passes of a step or a scoring pass run on the calling thread); the previous state
-/// comes back when `f` returns or unwinds. `Bf16` on a CPU without AVX512-BF16 leaves the
-/// products f32 (callers check first with [`Precision::check`]).
+/// comes back when `f` returns or unwinds, and an `F32` call inside a `Bf16` one runs f32.
+/// `Bf16` on a CPU without AVX512-BF16 leaves the products f32 (callers check first with
+/// [`Precision::check`]).
 pub fn with_precision<T>(precision: Precision, f: impl FnOnce() -> T) -> T {
-    match precision {
-        Precision::F32 => f(),
-        Precision::Bf16 => crate::thread_flag::set_while(&BF16, f),
-    }
+    crate::thread_flag::hold_while(&BF16, precision == Precision::Bf16, f)
 }
 
 /// Whether a kernel run here now takes bf16 products: inside
