@@ -158,7 +158,8 @@ fn config_from(args: &TrainArgs) -> Result<TrainConfig> {
         match args.setup.precision {
             Some(precision) if precision != config.precision => {
                 bail!(gan_train::TrainError::Config(format!(
-                    "--precision {precision} cannot change a run being resumed: it trains with                      {} products (see {})",
+                    "--precision {precision} cannot change a run being resumed: it trains with \
+                     {} products (see {})",
                     config.precision,
                     folder.config().display()
                 )))
