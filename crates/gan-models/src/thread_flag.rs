@@ -1,5 +1,5 @@
-//! A per-thread switch set for the length of a call: what [`crate::blocks::frozen`] and
-//! [`crate::kernels::portable_kernels`] are built on.
+//! A per-thread switch held for the length of a call: what [`crate::blocks::frozen`],
+//! [`crate::kernels::portable_kernels`] and [`crate::kernels::with_precision`] are built on.
 
 use std::cell::Cell;
 use std::thread::LocalKey;
